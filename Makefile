@@ -1,0 +1,90 @@
+# unifork — the one build system. Each component adds its files through its
+# own module.mk; this file holds the flags, the pattern rules and the
+# top-level targets.  Builds go to $(BUILD); `make SAN=1 ...` builds the host
+# side with AddressSanitizer + UndefinedBehaviorSanitizer into build/san.
+
+SAN        ?=
+ifeq ($(SAN),1)
+BUILD      ?= build/san
+else
+BUILD      ?= build
+endif
+# The guest side (agent, kernel, initramfs) is never sanitized and always
+# lives in the plain build directory.
+GBUILD     := build
+
+CC         ?= gcc
+CFLAGS_WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+               -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS     ?= -O2 -g
+CFLAGS     += -std=gnu11 $(CFLAGS_WARN) -D_GNU_SOURCE -I. -I$(BUILD)/gen -MMD -MP
+LDLIBS     ?=
+ifeq ($(SAN),1)
+CFLAGS     += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS    += -fsanitize=address,undefined
+endif
+# Guest binaries: no sanitizers, plain flags.
+GCFLAGS    := -O2 -g -std=gnu11 $(CFLAGS_WARN) -D_GNU_SOURCE -I. -I$(GBUILD)/gen -MMD -MP
+
+UNIFORK_CACHE ?= $(HOME)/.cache/unifork
+export UNIFORK_CACHE
+
+# Filled in by the module.mk files.
+HOST_BINS  :=
+UNIT_TESTS :=
+GUEST_BINS :=
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+gobj = $(patsubst %.c,$(GBUILD)/gobj/%.o,$(1))
+
+.PHONY: all host guest deps kernel initramfs test unit run bench clean fuzz
+all: host guest
+
+include proto/module.mk
+include tools/sandbox/module.mk
+include vmm/module.mk
+include guest-agent/module.mk
+include guest/module.mk
+include tests/module.mk
+include bench/module.mk
+
+host: $(HOST_BINS) $(UNIT_TESTS)
+guest: $(GUEST_BINS) initramfs kernel
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(GBUILD)/gobj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(GCFLAGS) -c -o $@ $<
+
+deps:
+	@tools/deps.sh
+
+# `make test` and `make run` are all a fresh machine needs: they install the
+# dependencies, build everything and then run.
+test:
+	@tools/deps.sh
+	$(MAKE) all
+	$(MAKE) SAN=1 host
+	tests/run
+
+unit:
+	$(MAKE) host
+	tests/run --unit-only
+
+run:
+	@tools/deps.sh
+	$(MAKE) all
+	tools/run-example
+
+bench:
+	@tools/deps.sh
+	$(MAKE) all
+	bench/run
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

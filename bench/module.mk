@@ -1,0 +1,1 @@
+# bench/ — benchmarks are scripts over the built binaries (bench/run).

@@ -1,0 +1,7 @@
+# tests/ — the unit-test binary links every tests/unit/test_*.c with the host
+# library code of all modules (HOST_LIB_SRCS).
+UT_SRCS := tests/unit/ut_main.c $(wildcard tests/unit/test_*.c)
+UNIT_TESTS += $(BUILD)/tests/unit-tests
+$(BUILD)/tests/unit-tests: $(call obj,$(UT_SRCS) $(HOST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LDLIBS)
