@@ -33,6 +33,10 @@ export UNIFORK_CACHE
 HOST_BINS  :=
 UNIT_TESTS :=
 GUEST_BINS :=
+GEN_HDRS   :=   # generated headers host objects wait for (order-only)
+GGEN_HDRS  :=   # the same for guest objects
+HOST_LIB_SRCS :=
+HOST_LDLIBS :=
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 gobj = $(patsubst %.c,$(GBUILD)/gobj/%.o,$(1))
@@ -51,11 +55,11 @@ include bench/module.mk
 host: $(HOST_BINS) $(UNIT_TESTS)
 guest: $(GUEST_BINS) initramfs kernel
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | $(GEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(GBUILD)/gobj/%.o: %.c
+$(GBUILD)/gobj/%.o: %.c | $(GGEN_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(GCFLAGS) -c -o $@ $<
 
