@@ -1,0 +1,86 @@
+/* main.c — the guest agent as PID 1: mount the pseudo filesystems, take the
+ * console, tell the VMM it is ready, then serve (or power off at once when
+ * the kernel command line says uf_poweroff=1).
+ *
+ * PID 1 never returns: every path ends in agent_poweroff(), which reports a
+ * status on the unifork exit port (also QEMU's isa-debug-exit convention)
+ * and falls back to a reboot, which `reboot=k`/`reboot=t` turn into a VM
+ * exit in both our VMM and a QEMU microvm run with -no-reboot.
+ */
+#include "proto/uf_abi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int ports_ok;
+
+static __attribute__((noreturn)) void agent_poweroff(int status)
+{
+	fflush(NULL);
+	if (ports_ok)
+		outb((unsigned char)status, UF_PORT_EXIT);
+	reboot(RB_AUTOBOOT);
+	for (;;)
+		pause();
+}
+
+static void agent_mount(const char *src, const char *dst, const char *type,
+			unsigned long flags, const char *data)
+{
+	if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+		fprintf(stderr, "agent: mkdir %s: %s\n", dst, strerror(errno));
+	if (mount(src, dst, type, flags, data) < 0 && errno != EBUSY)
+		fprintf(stderr, "agent: mount %s on %s: %s\n", type, dst, strerror(errno));
+}
+
+static void agent_console(void)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+	if (fd < 0)
+		return;     /* keep whatever the kernel gave us */
+	for (int i = 0; i < 3; i++)
+		if (fd != i)
+			dup2(fd, i);
+	if (fd > 2)
+		close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+
+	if (getpid() != 1) {
+		fprintf(stderr, "agent: must run as PID 1 inside the guest\n");
+		return 2;
+	}
+	agent_mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+	agent_console();
+	agent_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	agent_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	agent_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	agent_mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+
+	if (ioperm(UF_PORT_EXIT, 1, 1) == 0 && ioperm(UF_PORT_READY, 4, 1) == 0)
+		ports_ok = 1;
+	else
+		fprintf(stderr, "agent: ioperm: %s (no ready signal, no exit status)\n", strerror(errno));
+
+	if (ports_ok)
+		outl(UF_READY_MAGIC, UF_PORT_READY);
+
+	const char *po = getenv("uf_poweroff");
+	if (po && strcmp(po, "1") == 0)
+		agent_poweroff(0);
+
+	fprintf(stderr, "agent: no request transport yet; powering off\n");
+	agent_poweroff(1);
+}

@@ -1,0 +1,184 @@
+/* uf_vm_main.c — `uf-vm`, the VMM's debug front end: boot a kernel and an
+ * initramfs, stream the console, report the agent's ready time, and exit
+ * with the guest's status.
+ *
+ * Exit codes: the guest's own status when it reports one on the exit port;
+ * 0 for an orderly reset after the agent was ready; 1 VMM error (bad kernel,
+ * no KVM, ...); 2 usage; 3 guest crashed or reset before it was ready;
+ * 4 timeout.
+ */
+#include "vmm/err.h"
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_CMDLINE \
+	"console=ttyS0 quiet panic=-1 reboot=k nomodule pci=off tsc=reliable no_timer_check rdinit=/init"
+
+enum { EXIT_VMM = 1, EXIT_USAGE = 2, EXIT_CRASH = 3, EXIT_TIMEOUT = 4 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: uf-vm boot --kernel FILE [--initrd FILE] [--mem MiB] [--cmdline STR]\n"
+		"                  [--append STR] [--console FILE|-] [--timeout S] [--run-timeout S]\n"
+		"  --kernel       uncompressed vmlinux (ELF) or bzImage\n"
+		"  --initrd       initramfs (cpio)\n"
+		"  --mem          guest memory in MiB (default 128)\n"
+		"  --cmdline      kernel command line (default: %s)\n"
+		"  --append       appended to the command line\n"
+		"  --console      where the guest console goes (default - = stdout)\n"
+		"  --timeout      seconds to wait for the agent's ready signal (default 60)\n"
+		"  --run-timeout  seconds the whole run may take (default 0 = no limit)\n"
+		"exit status: the guest's status; 1 VMM error, 2 usage, 3 guest crash, 4 timeout\n",
+		DEFAULT_CMDLINE);
+}
+
+static int parse_seconds(const char *s, uint64_t *ns)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || v < 0 || v > 1e6)
+		return -1;
+	*ns = (uint64_t)(v * 1e9);
+	return 0;
+}
+
+static int cmd_boot(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"kernel", required_argument, 0, 'k'}, {"initrd", required_argument, 0, 'i'},
+		{"mem", required_argument, 0, 'm'},    {"cmdline", required_argument, 0, 'c'},
+		{"append", required_argument, 0, 'a'}, {"console", required_argument, 0, 'o'},
+		{"timeout", required_argument, 0, 't'}, {"run-timeout", required_argument, 0, 'T'},
+		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+	};
+	const char *kernel = NULL, *initrd = NULL, *console = "-", *append = NULL;
+	const char *cmdline = DEFAULT_CMDLINE;
+	uint64_t mem_mib = 128, ready_ns = 60ull * 1000000000ull, total_ns = 0;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "k:i:m:c:a:o:t:T:h", opts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'k': kernel = optarg; break;
+		case 'i': initrd = optarg; break;
+		case 'c': cmdline = optarg; break;
+		case 'a': append = optarg; break;
+		case 'o': console = optarg; break;
+		case 'm':
+			errno = 0;
+			mem_mib = strtoull(optarg, &end, 10);
+			if (errno || *end || mem_mib == 0 || mem_mib > (VMM_MEM_MAX >> 20)) {
+				fprintf(stderr, "uf-vm: --mem %s: not a size in MiB up to %llu\n",
+					optarg, VMM_MEM_MAX >> 20);
+				return EXIT_USAGE;
+			}
+			break;
+		case 't':
+		case 'T':
+			if (parse_seconds(optarg, c == 't' ? &ready_ns : &total_ns)) {
+				fprintf(stderr, "uf-vm: --%s %s: not a number of seconds\n",
+					c == 't' ? "timeout" : "run-timeout", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (!kernel || optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (mem_mib % 2) {
+		fprintf(stderr, "uf-vm: --mem must be a multiple of 2 MiB\n");
+		return EXIT_USAGE;
+	}
+
+	char *full = NULL;
+	if (asprintf(&full, "%s%s%s", cmdline, append ? " " : "", append ? append : "") < 0) {
+		fprintf(stderr, "uf-vm: out of memory\n");
+		return EXIT_VMM;
+	}
+
+	int console_fd = STDOUT_FILENO, own_console = 0;
+	if (strcmp(console, "-") != 0) {
+		console_fd = open(console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (console_fd < 0) {
+			fprintf(stderr, "uf-vm: console %s: %s\n", console, strerror(errno));
+			free(full);
+			return EXIT_VMM;
+		}
+		own_console = 1;
+	}
+
+	int rc;
+	struct vmm_vm vm;
+	struct vmm_vm_config cfg = {.mem_size = mem_mib << 20, .console_fd = console_fd};
+	if (vmm_vm_create(&vm, &cfg)) {
+		fprintf(stderr, "uf-vm: %s\n", vmm_strerror());
+		rc = EXIT_VMM;
+		goto out;
+	}
+	if (vmm_vm_boot(&vm, kernel, initrd, full)) {
+		fprintf(stderr, "uf-vm: %s\n", vmm_strerror());
+		rc = EXIT_VMM;
+		goto out_vm;
+	}
+
+	struct vmm_exit ex;
+	if (vmm_vm_run(&vm, ready_ns, total_ns, &ex)) {
+		fprintf(stderr, "uf-vm: %s\n", ex.detail);
+		rc = EXIT_VMM;
+		goto out_vm;
+	}
+	uint64_t end = vmm_now_ns();
+	switch (ex.kind) {
+	case VMM_EXIT_STATUS: rc = ex.status; break;
+	case VMM_EXIT_RESET: rc = vm.ready ? 0 : EXIT_CRASH; break;
+	case VMM_EXIT_CRASH: rc = EXIT_CRASH; break;
+	case VMM_EXIT_TIMEOUT: rc = EXIT_TIMEOUT; break;
+	default: rc = EXIT_VMM;
+	}
+	if (ex.kind == VMM_EXIT_RESET && !vm.ready)
+		fprintf(stderr, "uf-vm: guest reset before the agent was ready (kernel panic? see the console)\n");
+	else if (rc)
+		fprintf(stderr, "uf-vm: %s\n", ex.detail);
+	if (vm.ready)
+		fprintf(stderr, "uf-vm: agent ready after %.3f ms (VMM setup %.3f ms, guest %.3f ms)\n",
+			(double)(vm.t_ready - vm.t_create) / 1e6,
+			(double)(vm.t_first_run - vm.t_create) / 1e6,
+			(double)(vm.t_ready - vm.t_first_run) / 1e6);
+	fprintf(stderr, "uf-vm: stats ready_us=%" PRIu64 " setup_us=%" PRIu64 " total_us=%" PRIu64
+		" exits=%" PRIu64 " exit=\"%s\"\n",
+		vm.ready ? (vm.t_ready - vm.t_create) / 1000 : 0,
+		(vm.t_first_run - vm.t_create) / 1000, (end - vm.t_create) / 1000, vm.exits, ex.detail);
+out_vm:
+	vmm_vm_release(&vm);
+out:
+	if (own_console)
+		close(console_fd);
+	free(full);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "boot") == 0)
+		return cmd_boot(argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,360 @@
+/* vm.c — a VM: assembly of KVM objects, RAM and devices; the vCPU run loop. */
+#include "vmm/vm.h"
+#include "vmm/cpu.h"
+#include "vmm/err.h"
+#include "vmm/layout.h"
+#include "vmm/mptable.h"
+#include "proto/uf_abi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define I8042_DATA_PORT    0x60
+#define I8042_CMD_PORT     0x64
+#define I8042_CMD_RESET    0xfe
+#define VMM_FILE_MAX       (1ull << 31)
+
+static __thread struct kvm_run *vmm_running_run;
+
+static void vmm_kick_handler(int sig)
+{
+	(void)sig;
+	struct kvm_run *run = vmm_running_run;
+	if (run)
+		run->immediate_exit = 1;
+}
+
+uint64_t vmm_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void serial_irq(void *opaque, int level)
+{
+	struct vmm_vm *vm = opaque;
+	(void)vmm_kvm_irq_line(&vm->kvm, VMM_COM1_IRQ, level);
+}
+
+int vmm_vm_create(struct vmm_vm *vm, const struct vmm_vm_config *cfg)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm.kvmfd = vm->kvm.vmfd = vm->vcpu.fd = vm->mem.fd = -1;
+	vm->t_create = vmm_now_ns();
+
+	struct sigaction sa = {.sa_handler = vmm_kick_handler};
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VMM_KICK_SIGNAL, &sa, NULL) < 0)
+		return vmm_errno(-errno, "sigaction");
+
+	if (cfg->mem_size < VMM_MEM_MIN || cfg->mem_size > VMM_MEM_MAX)
+		return vmm_err(-EINVAL, "guest memory of %llu MiB is outside [%llu, %llu] MiB",
+			       (unsigned long long)(cfg->mem_size >> 20), VMM_MEM_MIN >> 20,
+			       VMM_MEM_MAX >> 20);
+	if ((ret = vmm_kvm_vm_create(&vm->kvm, cfg->kvm_path)))
+		return ret;
+	if ((ret = vmm_mem_init(&vm->mem, cfg->mem_size))) {
+		vmm_errno(ret, "guest memory of %llu MiB", (unsigned long long)(cfg->mem_size >> 20));
+		goto err;
+	}
+	if ((ret = vmm_kvm_set_memslot(&vm->kvm, 0, 0, vm->mem.host, vm->mem.size)))
+		goto err;
+	if ((ret = vmm_vcpu_create(&vm->kvm, &vm->vcpu, 0)))
+		goto err;
+	vmm_serial_init(&vm->serial, cfg->console_fd, serial_irq, vm);
+	vm->serial.out_limit = cfg->console_limit;
+	return 0;
+err:
+	vmm_vm_release(vm);
+	return ret;
+}
+
+int vmm_vm_add_mmio(struct vmm_vm *vm, uint64_t base, uint64_t size, vmm_mmio_fn fn, void *opaque)
+{
+	if (vm->nmmio == VMM_MAX_MMIO)
+		return vmm_err(-ENOSPC, "too many MMIO regions (max %d)", VMM_MAX_MMIO);
+	vm->mmio[vm->nmmio++] = (struct vmm_mmio_region){base, size, fn, opaque};
+	return 0;
+}
+
+/* Read a whole file; *buf is malloc'd and owned by the caller. */
+static int read_file(const char *what, const char *path, uint8_t **buf, size_t *len)
+{
+	int ret;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vmm_errno(-errno, "%s %s", what, path);
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		ret = vmm_errno(-errno, "%s %s: stat", what, path);
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > VMM_FILE_MAX) {
+		ret = vmm_err(-EINVAL, "%s %s: not a regular file under 2 GiB", what, path);
+		goto out_close;
+	}
+	*len = (size_t)st.st_size;
+	*buf = malloc(*len ? *len : 1);
+	if (!*buf) {
+		ret = vmm_err(-ENOMEM, "%s %s: out of memory", what, path);
+		goto out_close;
+	}
+	size_t off = 0;
+	while (off < *len) {
+		ssize_t n = read(fd, *buf + off, *len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? vmm_errno(-errno, "%s %s: read", what, path)
+				    : vmm_err(-EIO, "%s %s: shrank while reading", what, path);
+			free(*buf);
+			*buf = NULL;
+			goto out_close;
+		}
+		off += (size_t)n;
+	}
+	ret = 0;
+out_close:
+	close(fd);
+	return ret;
+}
+
+int vmm_vm_boot(struct vmm_vm *vm, const char *kernel_path, const char *initrd_path,
+		const char *cmdline)
+{
+	int ret;
+	uint8_t *k = NULL, *rd = NULL;
+	size_t klen = 0, rdlen = 0;
+
+	if ((ret = read_file("kernel", kernel_path, &k, &klen)))
+		return ret;
+	if (initrd_path && (ret = read_file("initrd", initrd_path, &rd, &rdlen)))
+		goto out;
+	if ((ret = vmm_boot_load(&vm->mem, k, klen, rd, rdlen, cmdline, &vm->boot)))
+		goto out;
+	if ((ret = vmm_mptable_write(&vm->mem, 1)))
+		goto out;
+	ret = vmm_cpu_setup_boot(&vm->kvm, &vm->vcpu, 1, &vm->boot);
+out:
+	free(k);
+	free(rd);
+	return ret;
+}
+
+void vmm_vm_release(struct vmm_vm *vm)
+{
+	vmm_serial_flush(&vm->serial);
+	vmm_vcpu_release(&vm->vcpu);
+	vmm_kvm_vm_release(&vm->kvm);
+	vmm_mem_release(&vm->mem);
+}
+
+/* ---- the run loop ---- */
+
+struct run_state {
+	struct vmm_vm *vm;
+	struct vmm_exit *ex;
+	bool done;
+};
+
+static void finish(struct run_state *rs, enum vmm_exit_kind kind, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void finish(struct run_state *rs, enum vmm_exit_kind kind, int status, const char *fmt, ...)
+{
+	va_list ap;
+	rs->ex->kind = kind;
+	rs->ex->status = status;
+	va_start(ap, fmt);
+	vsnprintf(rs->ex->detail, sizeof(rs->ex->detail), fmt, ap);
+	va_end(ap);
+	rs->done = true;
+}
+
+static void port_io(struct run_state *rs, uint16_t port, uint8_t *data, unsigned size, bool is_write)
+{
+	struct vmm_vm *vm = rs->vm;
+
+	if (port >= VMM_COM1_PORT && port < VMM_COM1_PORT + 8) {
+		if (size == 1)
+			vmm_serial_io(&vm->serial, port - VMM_COM1_PORT, data, is_write);
+		return;
+	}
+	switch (port) {
+	case I8042_CMD_PORT:
+		if (is_write && size == 1 && *data == I8042_CMD_RESET)
+			finish(rs, VMM_EXIT_RESET, 0, "guest reset (i8042)");
+		else if (!is_write)
+			memset(data, 0, size);   /* buffers empty */
+		return;
+	case I8042_DATA_PORT:
+		if (!is_write)
+			memset(data, 0, size);
+		return;
+	case UF_PORT_EXIT:
+		if (is_write) {
+			finish(rs, VMM_EXIT_STATUS, data[0], "guest exited with status %u", data[0]);
+			return;
+		}
+		break;
+	case UF_PORT_READY:
+		if (is_write && size == 4) {
+			uint32_t v;
+			memcpy(&v, data, 4);
+			if (v == UF_READY_MAGIC && !vm->ready) {
+				vm->ready = true;
+				vm->t_ready = vmm_now_ns();
+			}
+			return;
+		}
+		break;
+	}
+	vm->unknown_io++;
+	if (!is_write)
+		memset(data, 0, size);
+}
+
+static void mmio(struct run_state *rs, struct kvm_run *run)
+{
+	struct vmm_vm *vm = rs->vm;
+	uint64_t gpa = run->mmio.phys_addr;
+	uint32_t len = run->mmio.len > 8 ? 8 : run->mmio.len;
+
+	for (int i = 0; i < vm->nmmio; i++) {
+		struct vmm_mmio_region *r = &vm->mmio[i];
+		if (gpa >= r->base && gpa - r->base < r->size) {
+			r->access(r->opaque, gpa, run->mmio.data, len, run->mmio.is_write);
+			return;
+		}
+	}
+	vm->unknown_io++;
+	if (!run->mmio.is_write)
+		memset(run->mmio.data, 0xff, len);
+}
+
+static void handle_exit(struct run_state *rs, struct kvm_run *run)
+{
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO: {
+		uint8_t *p = (uint8_t *)run + run->io.data_offset;
+		for (uint32_t i = 0; i < run->io.count && !rs->done; i++, p += run->io.size)
+			port_io(rs, run->io.port, p, run->io.size, run->io.direction == KVM_EXIT_IO_OUT);
+		break;
+	}
+	case KVM_EXIT_MMIO:
+		mmio(rs, run);
+		break;
+	case KVM_EXIT_INTR:
+		break;
+	case KVM_EXIT_HLT:
+		finish(rs, VMM_EXIT_CRASH, 0, "guest halted with interrupts off");
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		finish(rs, VMM_EXIT_CRASH, 0, "guest triple fault (shutdown)");
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
+			finish(rs, VMM_EXIT_CRASH, 0, "guest reported a crash");
+		else
+			finish(rs, VMM_EXIT_RESET, 0, "guest system event %u", run->system_event.type);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		finish(rs, VMM_EXIT_CRASH, 0, "VM entry failed: hardware reason 0x%llx",
+		       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		finish(rs, VMM_EXIT_CRASH, 0, "KVM internal error, suberror %u", run->internal.suberror);
+		break;
+	default:
+		finish(rs, VMM_EXIT_CRASH, 0, "unhandled KVM exit reason %u", run->exit_reason);
+	}
+}
+
+static int arm_timer(timer_t t, uint64_t deadline_ns)
+{
+	struct itimerspec its = {0};
+	if (deadline_ns) {
+		its.it_value.tv_sec = (time_t)(deadline_ns / 1000000000ull);
+		its.it_value.tv_nsec = (long)(deadline_ns % 1000000000ull);
+		/* Re-fire in case the first signal lands between two KVM_RUNs. */
+		its.it_interval.tv_nsec = 10 * 1000 * 1000;
+	}
+	if (timer_settime(t, TIMER_ABSTIME, &its, NULL) < 0)
+		return vmm_errno(-errno, "timer_settime");
+	return 0;
+}
+
+int vmm_vm_run(struct vmm_vm *vm, uint64_t ready_timeout_ns, uint64_t total_timeout_ns,
+	       struct vmm_exit *ex)
+{
+	int ret = 0;
+	struct kvm_run *run = vm->vcpu.run;
+	struct run_state rs = {.vm = vm, .ex = ex};
+	uint64_t start = vmm_now_ns();
+	uint64_t ready_deadline = ready_timeout_ns ? start + ready_timeout_ns : 0;
+	uint64_t total_deadline = total_timeout_ns ? start + total_timeout_ns : 0;
+
+	memset(ex, 0, sizeof(*ex));
+	struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = VMM_KICK_SIGNAL};
+	sev._sigev_un._tid = gettid();
+	timer_t timer;
+	if (timer_create(CLOCK_MONOTONIC, &sev, &timer) < 0) {
+		ret = vmm_errno(-errno, "timer_create");
+		finish(&rs, VMM_EXIT_ERROR, 0, "%s", vmm_strerror());
+		return ret;
+	}
+	uint64_t armed = 0;
+
+	vmm_running_run = run;
+	run->immediate_exit = 0;
+	if (!vm->t_first_run)
+		vm->t_first_run = vmm_now_ns();
+	while (!rs.done) {
+		uint64_t want = !vm->ready && ready_deadline ? ready_deadline : total_deadline;
+		if (total_deadline && total_deadline < want)
+			want = total_deadline;
+		if (want != armed) {
+			if ((ret = arm_timer(timer, want))) {
+				finish(&rs, VMM_EXIT_ERROR, 0, "%s", vmm_strerror());
+				break;
+			}
+			armed = want;
+		}
+
+		int r = ioctl(vm->vcpu.fd, KVM_RUN, 0);
+		vm->exits++;
+		if (r < 0 && errno != EINTR && errno != EAGAIN) {
+			ret = vmm_errno(-errno, "KVM_RUN");
+			finish(&rs, VMM_EXIT_ERROR, 0, "%s", vmm_strerror());
+			break;
+		}
+		if (r == 0)
+			handle_exit(&rs, run);
+		run->immediate_exit = 0;
+		if (rs.done)
+			break;
+
+		uint64_t now = vmm_now_ns();
+		if (!vm->ready && ready_deadline && now >= ready_deadline)
+			finish(&rs, VMM_EXIT_TIMEOUT, 0, "agent not ready after %.1f s",
+			       (double)ready_timeout_ns / 1e9);
+		else if (total_deadline && now >= total_deadline)
+			finish(&rs, VMM_EXIT_TIMEOUT, 0, "guest still running after %.1f s",
+			       (double)total_timeout_ns / 1e9);
+	}
+	vmm_running_run = NULL;
+	timer_delete(timer);
+	vmm_serial_flush(&vm->serial);
+	return ret;
+}
