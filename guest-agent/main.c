@@ -1,12 +1,20 @@
 /* main.c — the guest agent as PID 1: mount the pseudo filesystems, take the
- * console, tell the VMM it is ready, then serve (or power off at once when
- * the kernel command line says uf_poweroff=1).
+ * console, listen on the agent's vsock port, tell the VMM it is ready, then
+ * serve the host until it sends Shutdown.
+ *
+ * Kernel command-line switches (the kernel hands `key=value` words without a
+ * dot to init as environment variables):
+ *   uf_poweroff=1   power off right after the ready signal (boot benchmark)
+ *   uf_report=1     print the clocksource and boot facts on the console
+ *   uf_hang=1       never signal ready (tests the VMM's ready timeout)
  *
  * PID 1 never returns: every path ends in agent_poweroff(), which reports a
  * status on the unifork exit port (also QEMU's isa-debug-exit convention)
  * and falls back to a reboot, which `reboot=k`/`reboot=t` turn into a VM
  * exit in both our VMM and a QEMU microvm run with -no-reboot.
  */
+#include "guest-agent/server.h"
+#include "proto/agent_msg.h"
 #include "proto/uf_abi.h"
 
 #include <errno.h>
@@ -20,7 +28,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Exit statuses of the agent's own failures (a Shutdown's status otherwise). */
+#define AGENT_EXIT_NO_TRANSPORT  70
+#define AGENT_EXIT_SERVER        71
+
 static int ports_ok;
+
+static int flag(const char *name)
+{
+	const char *v = getenv(name);
+	return v && strcmp(v, "1") == 0;
+}
+
+/* Boot facts for tests: which clocksource the kernel picked (kvm-clock is
+ * what snapshots restore) and the kernel release. */
+static void report(void)
+{
+	char buf[128] = "?";
+	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			strcpy(buf, "?");
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = 0;
+	printf("agent: clocksource=%s\n", buf);
+	fflush(stdout);
+}
 
 static __attribute__((noreturn)) void agent_poweroff(int status)
 {
@@ -74,13 +108,29 @@ int main(int argc, char **argv)
 	else
 		fprintf(stderr, "agent: ioperm: %s (no ready signal, no exit status)\n", strerror(errno));
 
+	if (flag("uf_report"))
+		report();
+	if (flag("uf_hang"))
+		for (;;)
+			pause();
+
+	int lfd = -1;
+	if (!flag("uf_poweroff")) {
+		lfd = agent_vsock_listen(UF_AGENT_VSOCK_PORT);
+		if (lfd < 0) {
+			fprintf(stderr, "agent: vsock port %u: %s\n", UF_AGENT_VSOCK_PORT, strerror(-lfd));
+			agent_poweroff(AGENT_EXIT_NO_TRANSPORT);
+		}
+	}
 	if (ports_ok)
 		outl(UF_READY_MAGIC, UF_PORT_READY);
-
-	const char *po = getenv("uf_poweroff");
-	if (po && strcmp(po, "1") == 0)
+	if (lfd < 0)
 		agent_poweroff(0);
 
-	fprintf(stderr, "agent: no request transport yet; powering off\n");
-	agent_poweroff(1);
+	int st = agent_server_run(lfd, &agent_handler_echo);
+	if (st < 0) {
+		fprintf(stderr, "agent: server failed: %s\n", strerror(-st));
+		agent_poweroff(AGENT_EXIT_SERVER);
+	}
+	agent_poweroff(st);
 }

@@ -7,3 +7,7 @@ GUEST_BINS += $(GBUILD)/bin/guest-agent
 $(GBUILD)/bin/guest-agent: $(call gobj,$(AGENT_SRCS) $(PROTO_GUEST_SRCS))
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(AGENT_LDLIBS)
+
+# The protocol server, fixup effects and handlers have no guest-only
+# dependency: the unit tests link them natively.
+HOST_LIB_SRCS += guest-agent/server.c guest-agent/fixup.c guest-agent/handler_echo.c

@@ -28,8 +28,3 @@ HOST_LDLIBS += -lprotobuf-c
 
 # The generated code compiles cleanly under CFLAGS_WARN with protobuf-c
 # 1.4.1 (gcc 12, clang 14): no per-file flag relaxations are needed.
-
-# The agent's protocol server and echo handler are plain C with no guest-only
-# dependency: the unit tests link them natively.  (This belongs in
-# guest-agent/module.mk; it lives here until that file's owner moves it.)
-HOST_LIB_SRCS += guest-agent/server.c guest-agent/fixup.c guest-agent/handler_echo.c
