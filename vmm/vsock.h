@@ -2,10 +2,12 @@
  * vmm/vsock.c and vmm/vsock_host.c.  Users include vmm/vsock_host.h.
  *
  * Who owns what:
- *   vsock.c       the guest-facing side: the device's virtio ops, packets on
- *                 the tx queue (validation, the per-connection protocol state
- *                 machine, credit in both directions), packets built into rx
- *                 buffers, the event queue.
+ *   vsock.c       the queues: the device's virtio ops, validation of every
+ *                 packet on the tx queue (RST or drop, counted), packets
+ *                 written into rx buffers, the event queue.
+ *   vsock_conn.c  connections as the guest sees them: the protocol state
+ *                 machine, credit in both directions, what each connection
+ *                 owes the guest (the send queue), timeouts, lifetime.
  *   vsock_host.c  the host-facing side: lifetime, the device thread / poll
  *                 loop (epoll over the queue kick eventfds and the
  *                 connections' sockets), connection slots and their
@@ -42,7 +44,7 @@
 
 enum { VSOCK_RXQ, VSOCK_TXQ, VSOCK_EVQ, VSOCK_NUM_QUEUES };
 
-/* The 44-byte little-endian header, decoded to host order. */
+/* The 44-byte little-endian header, decoded to host order (vsock.c). */
 struct vsock_hdr {
 	uint64_t src_cid, dst_cid;
 	uint32_t src_port, dst_port, len;
@@ -135,6 +137,23 @@ struct vsock {
 int vsock__dev_init(struct vsock *v, const struct vmm_mem *mem, uint64_t base, int gsi, int vmfd)
 	__attribute__((warn_unused_result));
 void vsock__fill_rx(struct vsock *v);
+void vsock__transport_reset(struct vsock *v);
+
+/* vsock_conn.c */
+struct vsock_conn *vsock__conn_lookup(struct vsock *v, uint32_t host_port, uint32_t guest_port);
+/* A validated packet from the guest for c / a REQUEST for no connection
+ * (-ECONNREFUSED: no listener, -EMFILE: no slot; the caller sends RST). */
+void vsock__conn_pkt(struct vsock *v, struct vsock_conn *c, const struct vsock_hdr *h,
+		     const struct virtq_elem *e);
+int vsock__conn_request(struct vsock *v, const struct vsock_hdr *h);
+/* The send queue: connections owing the guest a packet, round robin.
+ * vsock__conn_next() fills *h (and for RW the payload at offset 44 of e's
+ * writable part) or returns false; then vsock__conn_sent() re-queues or
+ * frees c. */
+struct vsock_conn *vsock__sendq_pop(struct vsock *v);
+bool vsock__conn_next(struct vsock *v, struct vsock_conn *c, const struct virtq_elem *e,
+		      struct vsock_hdr *h);
+void vsock__conn_sent(struct vsock *v, struct vsock_conn *c);
 void vsock__conn_event(struct vsock *v, struct vsock_conn *c, uint32_t epoll_events);
 /* Host-initiated connection: queue a REQUEST to guest_port. */
 int vsock__connect(struct vsock *v, uint32_t guest_port, struct vsock_conn **out)
@@ -144,13 +163,15 @@ void vsock__conn_reset(struct vsock *v, struct vsock_conn *c);
 /* Expire CONNECTING/CLOSING deadlines; returns the next one (0 = none). */
 uint64_t vsock__timers(struct vsock *v, uint64_t now_ns);
 void vsock__drop_all(struct vsock *v);
-void vsock__transport_reset(struct vsock *v);
 
 /* vsock_host.c */
 uint64_t vsock__now_ns(void);
 /* A fresh slot with a socketpair registered in epoll, or NULL (limit
  * reached, counted in stats.conn_limit, or no fds). */
 struct vsock_conn *vsock__conn_new(struct vsock *v, uint32_t host_port, uint32_t guest_port);
+/* The host side is finished: close both socket ends (the caller reads
+ * EOF after what we already wrote) and drop what the ring still holds. */
+void vsock__conn_close_fd(struct vsock *v, struct vsock_conn *c);
 /* Close the connection's fds, free its buffer, return the slot (the caller
  * has taken it off the send queue and answered its waiter). */
 void vsock__conn_free(struct vsock *v, struct vsock_conn *c);

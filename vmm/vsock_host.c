@@ -80,7 +80,7 @@ struct vsock_conn *vsock__conn_new(struct vsock *v, uint32_t host_port, uint32_t
 	return c;
 }
 
-void vsock__conn_free(struct vsock *v, struct vsock_conn *c)
+void vsock__conn_close_fd(struct vsock *v, struct vsock_conn *c)
 {
 	if (c->fd >= 0) {
 		(void)epoll_ctl(v->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -88,6 +88,13 @@ void vsock__conn_free(struct vsock *v, struct vsock_conn *c)
 	}
 	if (c->user_fd >= 0)
 		close(c->user_fd);
+	c->fd = c->user_fd = -1;
+	c->len = 0;
+}
+
+void vsock__conn_free(struct vsock *v, struct vsock_conn *c)
+{
+	vsock__conn_close_fd(v, c);
 	free(c->buf);
 	uint32_t slot = c->slot, gen = c->gen + 1;  /* stale epoll events miss */
 	memset(c, 0, sizeof(*c));

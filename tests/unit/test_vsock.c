@@ -1029,6 +1029,21 @@ UT_TEST(vsock_connect_and_close_timeouts)
 		UT_ASSERT(vsock_host_poll(g.v, 5000) >= 0);
 	UT_ASSERT(vsock__now_ns() - t0 < 1000000000ull);
 	expect(&g, &p, VIRTIO_VSOCK_OP_RST, hport, 301);
+	/* The caller closes before the guest answers: RST, not SHUTDOWN. */
+	UT_EQ(vsock_host_connect(g.v, 302, &fd), 0);
+	UT_ASSERT(rx_wait(&g, &p));
+	hport = p.h.src_port;
+	close(fd);
+	expect(&g, &p, VIRTIO_VSOCK_OP_RST, hport, 302);
+	UT_EQ(vsock_host_nconns(g.v), 0);
+	/* No driver at all: the connect times out and the caller sees EOF. */
+	mw(&g, VIRTIO_MMIO_STATUS, 0);
+	UT_EQ(vsock_host_connect(g.v, 303, &fd), 0);
+	usleep(40 * 1000);
+	pump(&g);
+	UT_EQ(hread(fd, buf, sizeof(buf)), 0);
+	UT_EQ(vsock_host_nconns(g.v), 0);
+	close(fd);
 	fg_fini(&g);
 }
 
