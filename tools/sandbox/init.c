@@ -230,7 +230,14 @@ static int load_modules(const char *net_wanted)
 			if (!strcmp(flag, "net") && !net_wanted)
 				continue;
 		}
-		char path[512];
+		char name[256], path[512];
+		snprintf(name, sizeof(name), "%s", line);
+		char *dot = strstr(name, ".ko");
+		if (dot)
+			*dot = '\0';
+		snprintf(path, sizeof(path), "/sys/module/%s", name);
+		if (exists(path))
+			continue; /* built in, or already loaded */
 		snprintf(path, sizeof(path), "/modules/%s", line);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
@@ -241,12 +248,9 @@ static int load_modules(const char *net_wanted)
 		long r = syscall(SYS_finit_module, fd, "", 0);
 		int e = errno;
 		close(fd);
-		if (r < 0 && e != EEXIST) {
-			char name[256];
-			snprintf(name, sizeof(name), "%s", line);
-			char *dot = strstr(name, ".ko");
-			if (dot)
-				*dot = '\0';
+		if (r < 0) {
+			/* EEXIST here comes from the module's init (e.g. a second
+			 * KVM vendor module), not from a duplicate load. */
 			say("sandbox: loading module %s failed: %s (errno %d)", name,
 			    strerror(e), e);
 			free(order);
@@ -402,6 +406,8 @@ static void set_console_mode(int fd, bool tty, const char *winsize)
 		return;
 	if (!tty)
 		cfmakeraw(&t);
+	else
+		t.c_lflag &= ~(tcflag_t)ECHO; /* until CMD starts: see run_cmd */
 	t.c_oflag &= ~(tcflag_t)OPOST; /* no \n -> \r\n: output passes byte for byte */
 	tcsetattr(fd, TCSANOW, &t);
 	unsigned rows, cols;
@@ -416,8 +422,17 @@ __attribute__((noreturn))
 static void run_cmd(char **argv, char **envv, const char *cwd, int hvc, bool tty)
 {
 	setsid();
-	if (tty)
+	if (tty) {
 		ioctl(hvc, TIOCSCTTY, 0);
+		/* Drop the (unechoed) input from before CMD: a stray NUL
+		 * arrives on the console at start-up; then echo again. */
+		tcflush(hvc, TCIFLUSH);
+		struct termios t;
+		if (tcgetattr(hvc, &t) == 0) {
+			t.c_lflag |= ECHO;
+			tcsetattr(hvc, TCSANOW, &t);
+		}
+	}
 	if (chroot(NEWROOT) < 0) {
 		say("sandbox: chroot: %s", strerror(errno));
 		_exit(EXIT_SANDBOX);

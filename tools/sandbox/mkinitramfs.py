@@ -73,6 +73,27 @@ def index_modules(moddir):
     return idx
 
 
+_aliases = None
+
+
+def resolve_alias(idx, name):
+    """Module providing alias `name` (e.g. softdep "crc32c" -> crc32c_generic),
+    or None.  Scans every module's .modinfo once, only when needed."""
+    global _aliases
+    if _aliases is None:
+        _aliases = {}
+        for mod, path in sorted(idx.items()):
+            try:
+                for k, v in modinfo(path):
+                    if k == "alias":
+                        _aliases.setdefault(v, []).append(mod)
+            except (OSError, ValueError):
+                pass
+    cands = _aliases.get(name) or _aliases.get("crypto-" + name) or []
+    generic = [c for c in cands if c.endswith("_generic")]
+    return (generic or cands or [None])[0]
+
+
 def load_order(idx, names):
     """Dependency closure of names, dependencies before dependents."""
     order, state = [], {}
@@ -97,8 +118,13 @@ def load_order(idx, names):
                 for tok in v.split():
                     if tok.endswith(":"):
                         mode = tok[:-1]
-                    elif mode == "pre" and norm(tok) in idx:
-                        deps.append(tok)
+                    elif mode == "pre":
+                        if norm(tok) in idx:
+                            deps.append(tok)
+                        else:
+                            alt = resolve_alias(idx, tok)
+                            if alt:
+                                deps.append(alt)
         for d in deps:
             visit(d, chain + [n])
         state[n] = "done"
