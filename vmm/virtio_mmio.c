@@ -424,3 +424,65 @@ void virtio_mmio_access_fn(void *dev, uint64_t gpa, uint8_t *data, uint32_t len,
 {
 	virtio_mmio_access(dev, gpa, data, len, is_write);
 }
+
+void virtio_mmio_save(struct virtio_mmio_dev *d, struct virtio_mmio_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&d->lock);
+	s->status = d->status;
+	s->dev_feat_sel = d->dev_feat_sel;
+	s->drv_feat_sel = d->drv_feat_sel;
+	s->queue_sel = d->queue_sel;
+	s->config_gen = d->config_gen;
+	s->isr = __atomic_load_n(&d->isr, __ATOMIC_SEQ_CST);
+	s->driver_features = d->driver_features;
+	for (uint16_t i = 0; i < d->ops->num_queues; i++) {
+		const struct virtq *q = &d->vq[i];
+		s->q[i] = (struct virtio_mmio_queue_state){
+			.desc = q->desc_gpa, .avail = q->avail_gpa, .used = q->used_gpa,
+			.num = q->num, .last_avail = q->last_avail, .used_idx = q->used_idx,
+			.signalled_used = q->signalled_used, .ready = q->ready,
+		};
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_mmio_restore(struct virtio_mmio_dev *d, const struct virtio_mmio_state *s)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&d->lock);
+	device_reset(d);
+	d->dev_feat_sel = s->dev_feat_sel;
+	d->drv_feat_sel = s->drv_feat_sel;
+	d->queue_sel = s->queue_sel;
+	d->config_gen = s->config_gen;
+	d->driver_features = s->driver_features;
+	for (uint16_t i = 0; i < d->ops->num_queues && !r; i++) {
+		struct virtq *q = &d->vq[i];
+		q->desc_gpa = s->q[i].desc;
+		q->avail_gpa = s->q[i].avail;
+		q->used_gpa = s->q[i].used;
+		q->num = s->q[i].num;
+		if (!s->q[i].ready)
+			continue;
+		r = virtq_enable(q, d->driver_features);
+		q->last_avail = s->q[i].last_avail;
+		q->used_idx = s->q[i].used_idx;
+		q->signalled_used = s->q[i].signalled_used;
+		if (!r)
+			(void)ioevent(d, i, true);
+	}
+	if (r < 0 || (s->driver_features & ~offered(d))) {
+		device_reset(d);
+		r = -EINVAL;
+	} else {
+		d->status = s->status & 0xff;
+		__atomic_store_n(&d->isr, s->isr, __ATOMIC_SEQ_CST);
+		for (uint16_t i = 0; i < d->ops->num_queues; i++)
+			if (d->vq[i].ready)
+				virtio_mmio_kick(d, i);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}

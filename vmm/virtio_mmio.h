@@ -128,4 +128,24 @@ void virtio_mmio_config_changed(struct virtio_mmio_dev *d);
 int virtio_mmio_kick_fd(const struct virtio_mmio_dev *d, uint16_t qidx);
 int virtio_mmio_irq_fd(const struct virtio_mmio_dev *d);
 
+/* Transport and queue state for snapshots (the device's own state is the
+ * device's business).  Save with the vCPUs paused; restore into a device
+ * made by virtio_mmio_init() over the restored guest memory, before the
+ * vCPUs run: it validates the rings again (-EINVAL leaves the device reset),
+ * re-registers ioeventfds and kicks every ready queue once so work the
+ * driver queued before the snapshot is seen. */
+struct virtio_mmio_state {
+	uint32_t status, dev_feat_sel, drv_feat_sel, queue_sel, config_gen, isr;
+	uint64_t driver_features;
+	struct virtio_mmio_queue_state {
+		uint64_t desc, avail, used;
+		uint16_t num, last_avail, used_idx, signalled_used;
+		uint8_t ready;
+	} q[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+void virtio_mmio_save(struct virtio_mmio_dev *d, struct virtio_mmio_state *s);
+int virtio_mmio_restore(struct virtio_mmio_dev *d, const struct virtio_mmio_state *s)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -377,16 +377,22 @@ int vsock_host_start(struct vsock *v)
 	return 0;
 }
 
+void vsock_host_stop(struct vsock *v)
+{
+	if (!v->thread_on)
+		return;
+	__atomic_store_n(&v->stop, true, __ATOMIC_RELEASE);
+	wake(v);
+	pthread_join(v->thread, NULL);
+	v->thread_on = false;
+	v->stop = false;
+}
+
 void vsock_host_release(struct vsock *v)
 {
 	if (!v)
 		return;
-	if (v->thread_on) {
-		__atomic_store_n(&v->stop, true, __ATOMIC_RELEASE);
-		wake(v);
-		pthread_join(v->thread, NULL);
-		v->thread_on = false;
-	}
+	vsock_host_stop(v);
 	virtio_mmio_lock(&v->mmio);
 	vsock__drop_all(v);
 	virtio_mmio_unlock(&v->mmio);
@@ -423,6 +429,8 @@ int vsock_host_connect_wait(struct vsock *v, uint32_t guest_port, int timeout_ms
 	int result = 1, fd;         /* 1 = pending; the device writes 0 or -errno */
 
 	*fd_out = -1;
+	if (timeout_ms < 0)         /* the device's connect timeout decides */
+		timeout_ms = (int)v->cfg.connect_timeout_ms + 1000;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += timeout_ms / 1000;
 	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;

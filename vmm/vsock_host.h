@@ -27,9 +27,11 @@
  *                              guest accepts wait in the socket.  Refusal, a
  *                              guest RST or the connect timeout: the socket
  *                              reads EOF (writes fail with EPIPE).
- *   vsock_host_connect_wait()  the same, but waits (needs the device thread or
- *                              another thread polling) and returns
- *                              -ECONNREFUSED / -ETIMEDOUT instead of an fd.
+ *   vsock_host_connect_wait()  the same, but waits up to timeout_ms (< 0: the
+ *                              configured connect timeout) for the guest's
+ *                              answer (needs the device thread or another
+ *                              thread polling) and returns -ECONNREFUSED /
+ *                              -ETIMEDOUT instead of an fd.
  *   vsock_host_listen()        guest -> host port: each accepted connection
  *                              is handed to fn(arg, fd, ...) on the device
  *                              thread, with the device lock held: take the fd
@@ -85,6 +87,11 @@ int vsock_host_create(struct vsock **out, const struct vmm_mem *mem, uint64_t mm
 	__attribute__((warn_unused_result));
 struct virtio_mmio_dev *vsock_host_mmio(struct vsock *v);
 int vsock_host_start(struct vsock *v) __attribute__((warn_unused_result));
+/* Stop and join the device thread (no-op without one); start may follow.
+ * Snapshots: stop, virtio_mmio_save() with the vCPUs paused, capture
+ * memory, start.  Restore: create over the restored memory,
+ * virtio_mmio_restore(), vsock_host_transport_reset(), start. */
+void vsock_host_stop(struct vsock *v);
 /* One pass of the device loop: wait up to timeout_ms (-1 = until something
  * happens) and handle what is ready.  Returns events handled or -errno. */
 int vsock_host_poll(struct vsock *v, int timeout_ms);

@@ -258,6 +258,21 @@ static void op_host(struct fz *f, struct in *in, int op)
 	}
 }
 
+/* Snapshot the transport, maybe corrupt one byte of the state, restore. */
+static void save_restore(struct fz *f, struct in *in)
+{
+	struct virtio_mmio_state st;
+	virtio_mmio_save(f->d, &st);
+	uint16_t off = u16(in);
+	uint8_t x = u8(in);
+	((uint8_t *)&st)[off % sizeof(st)] ^= x;
+	if (virtio_mmio_restore(f->d, &st) < 0)
+		CHECK(mr(f, VIRTIO_MMIO_STATUS) == 0 && vsock_host_nconns(f->v) == 0);
+	else
+		CHECK(vsock_host_nconns(f->v) == 0);
+	virtio_mmio_process(f->d);
+}
+
 static void check_invariants(struct fz *f)
 {
 	struct vsock *v = f->v;
@@ -367,14 +382,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case OP_MISC: {
 			uint8_t m = u8(&in);
-			if (m % 4 == 0)
+			if (m % 5 == 0)
 				vsock_host_transport_reset(f.v);
-			else if (m % 4 == 1)
+			else if (m % 5 == 1)
 				driver_init(&f, &in);
-			else if (m % 4 == 2)
+			else if (m % 5 == 2)
 				(void)vsock_host_unlisten(f.v, m % 5);
-			else
+			else if (m % 5 == 3)
 				(void)!vsock_host_listen(f.v, m % 8, on_accept, &f);
+			else
+				save_restore(&f, &in);
 			break;
 		}
 		default:
@@ -481,6 +498,8 @@ int main(int argc, char **argv)
 	packet(2, 7, 2, VIRTIO_VSOCK_OP_REQUEST, 0, 0, 20);
 	packet(6, 7, 2, VIRTIO_VSOCK_OP_RW, 0, 300, 60);
 	b8(OP_MISC), b8(0);
+	b8(OP_MISC), b8(4), b16(0), b8(0);              /* snapshot + restore */
+	packet(0, 7, 2, VIRTIO_VSOCK_OP_REQUEST, 0, 0, 0);
 	b8(OP_MMIO_R), b16(0x100), b8(3);
 	b8(OP_MMIO_W), b16(VIRTIO_MMIO_QUEUE_SEL), b32(1), b32(0), b8(2);
 	b8(OP_MMIO_W), b16(VIRTIO_MMIO_QUEUE_READY), b32(0), b32(0), b8(2);

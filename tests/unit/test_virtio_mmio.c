@@ -3,6 +3,9 @@
  * the status machine, queue setup, reset, interrupts and notifications. */
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
@@ -348,4 +351,48 @@ UT_TEST(mmio_init_rejects_bad_ops)
 	UT_EQ(virtio_mmio_init(&d, &mem, BASE + 4, 5, -1, &dummy_ops, &dev), -EINVAL);
 	virtio_mmio_release(&d);                        /* safe after a failed init */
 	vmm_mem_release(&mem);
+}
+
+/* With a VM fd the transport registers its irqfd at init and an ioeventfd
+ * per queue at QueueReady, and unregisters them on reset and release.
+ * Needs /dev/kvm (registration only: no vCPU runs); without it the test
+ * says so and checks nothing. */
+UT_TEST(mmio_kvm_irqfd_and_ioeventfd)
+{
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0) {
+		printf("  (no /dev/kvm: KVM registration not exercised)\n");
+		return;
+	}
+	int vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	UT_ASSERT(vm >= 0);
+	UT_EQ(ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
+	struct env e;
+	memset(&e, 0, sizeof(e));
+	UT_EQ(vmm_mem_init(&e.mem, 16 << 20), 0);
+	UT_EQ(virtio_mmio_init(&e.d, &e.mem, BASE, 5, vm, &dummy_ops, &e.dev), 0);
+	UT_ASSERT(e.d.irqfd_on);
+	negotiate(&e, V1);
+	setup_queue(&e, 1, 16, 0x20000);
+	UT_ASSERT(e.d.ioevent_on[1]);
+	UT_ASSERT(!e.d.ioevent_on[0]);
+	/* The same registration twice is refused by KVM: ours is in place. */
+	struct kvm_ioeventfd io = { .datamatch = 1, .addr = BASE + VIRTIO_MMIO_QUEUE_NOTIFY, .len = 4,
+				    .fd = virtio_mmio_kick_fd(&e.d, 1), .flags = KVM_IOEVENTFD_FLAG_DATAMATCH };
+	UT_EQ(ioctl(vm, KVM_IOEVENTFD, &io), -1);
+	UT_EQ(errno, EEXIST);
+	wr(&e, VIRTIO_MMIO_STATUS, 0);                  /* reset unregisters */
+	UT_ASSERT(!e.d.ioevent_on[1]);
+	UT_EQ(ioctl(vm, KVM_IOEVENTFD, &io), 0);        /* free again: ours is gone */
+	io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+	UT_EQ(ioctl(vm, KVM_IOEVENTFD, &io), 0);
+	negotiate(&e, V1);
+	setup_queue(&e, 0, 16, 0x10000);
+	UT_ASSERT(e.d.ioevent_on[0]);
+	virtio_mmio_interrupt(&e.d, VIRTIO_MMIO_INT_VRING);     /* into the irqchip */
+	UT_EQ(rd(&e, VIRTIO_MMIO_INTERRUPT_STATUS), 1);
+	env_release(&e);
+	UT_ASSERT(!e.d.irqfd_on);
+	close(vm);
+	close(kvm);
 }

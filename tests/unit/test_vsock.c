@@ -1123,6 +1123,11 @@ UT_TEST(vsock_device_thread_end_to_end)
 		UT_ASSERT(memcmp(in, buf, (size_t)len) == 0);
 		close(fd);
 	}
+	/* The loop can be stopped (snapshots) and started again. */
+	vsock_host_stop(g.v);
+	UT_EQ(vsock_host_start(g.v), 0);
+	UT_EQ(vsock_host_connect_wait(g.v, 80, 2000, &fd), 0);
+	close(fd);
 	for (int i = 0; i < 500 && vsock_host_nconns(g.v); i++)
 		usleep(2000);
 	UT_EQ(vsock_host_nconns(g.v), 0);
@@ -1130,4 +1135,50 @@ UT_TEST(vsock_device_thread_end_to_end)
 	__atomic_store_n(&t.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
 	fg_fini(&g);                                    /* joins the device thread */
+}
+
+/* Snapshot/restore of the transport: a new device over the same memory
+ * continues the rings where the old one stopped; connections are gone and
+ * the guest is told with TRANSPORT_RESET. */
+UT_TEST(vsock_transport_state_restore)
+{
+	struct fg g;
+	struct acc a = { 0 }, b = { 0 };
+	struct pkt p;
+	struct virtio_mmio_state st;
+	struct vsock *v2;
+	char buf[8];
+
+	fg_init(&g, NULL);
+	UT_EQ(vsock_host_listen(g.v, 11, on_accept, &a), 0);
+	for (uint32_t i = 0; i < 5; i++) {
+		guest_connect(&g, 300 + i, 11, 65536, &p);
+		tx(&g, VIRTIO_VSOCK_OP_RW, 300 + i, 11, 0, 65536, 0, "x", 1);
+	}
+	virtio_mmio_save(g.d, &st);
+	UT_EQ(st.q[VSOCK_RXQ].used_idx, 5);
+	UT_EQ(st.q[VSOCK_TXQ].last_avail, 10);
+	UT_EQ(vsock_host_create(&v2, &g.mem, BASE, 5, -1, GCID, NULL), 0);
+	UT_EQ(virtio_mmio_restore(vsock_host_mmio(v2), &st), 0);
+	vsock_host_release(g.v);
+	for (int i = 0; i < a.n; i++) {
+		UT_EQ(hread(a.fd[i], buf, sizeof(buf)), 1);
+		UT_EQ(hread(a.fd[i], buf, sizeof(buf)), 0);     /* old device gone: EOF */
+		close(a.fd[i]);
+	}
+	g.v = v2;
+	g.d = vsock_host_mmio(v2);
+	UT_EQ(mr(&g, VIRTIO_MMIO_STATUS), st.status);
+	vsock_host_transport_reset(g.v);
+	UT_EQ(used_idx(&g, 2), 1);
+	UT_EQ(vsock_host_listen(g.v, 11, on_accept, &b), 0);
+	guest_connect(&g, 400, 11, 65536, &p);
+	UT_EQ(b.n, 1);
+	UT_EQ(used_idx(&g, 0), 6);
+	close(b.fd[0]);
+	/* A state that does not fit guest memory is refused; device reset. */
+	st.q[VSOCK_TXQ].num = 3;
+	UT_EQ(virtio_mmio_restore(g.d, &st), -EINVAL);
+	UT_EQ(mr(&g, VIRTIO_MMIO_STATUS), 0);
+	fg_fini(&g);
 }
