@@ -20,7 +20,7 @@
 
 #include "guest-agent/handler.h"
 
-#define AGENT_SERVER_MAX_CONNS   8
+#define AGENT_SERVER_MAX_CONNS   64  /* the vsock device allows 64 per VM */
 #define AGENT_SERVER_IO_TIMEOUT  30000  /* ms to write one frame to a host */
 
 #ifndef AGENT_BUILD_ID

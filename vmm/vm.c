@@ -4,6 +4,8 @@
 #include "vmm/err.h"
 #include "vmm/layout.h"
 #include "vmm/mptable.h"
+#include "vmm/virtio_mmio.h"
+#include "vmm/vsock_host.h"
 #include "proto/uf_abi.h"
 
 #include <errno.h>
@@ -52,6 +54,12 @@ int vmm_vm_create(struct vmm_vm *vm, const struct vmm_vm_config *cfg)
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm.kvmfd = vm->kvm.vmfd = vm->vcpu.fd = vm->mem.fd = -1;
 	vm->t_create = vmm_now_ns();
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&vm->cond, &ca);
+	pthread_condattr_destroy(&ca);
 
 	struct sigaction sa = {.sa_handler = vmm_kick_handler};
 	sigemptyset(&sa.sa_mask);
@@ -74,6 +82,20 @@ int vmm_vm_create(struct vmm_vm *vm, const struct vmm_vm_config *cfg)
 		goto err;
 	vmm_serial_init(&vm->serial, cfg->console_fd, serial_irq, vm);
 	vm->serial.out_limit = cfg->console_limit;
+	if (cfg->vsock_cid) {
+		if ((ret = vsock_host_create(&vm->vsock, &vm->mem, VMM_MMIO_BASE, VMM_VIRTIO_IRQ_BASE,
+					     vm->kvm.vmfd, cfg->vsock_cid, NULL))) {
+			vmm_errno(ret, "virtio-vsock device");
+			goto err;
+		}
+		if ((ret = vmm_vm_add_mmio(vm, VMM_MMIO_BASE, VIRTIO_MMIO_WINDOW, virtio_mmio_access_fn,
+					   vsock_host_mmio(vm->vsock))))
+			goto err;
+		if ((ret = vsock_host_start(vm->vsock))) {
+			vmm_errno(ret, "virtio-vsock device thread");
+			goto err;
+		}
+	}
 	return 0;
 err:
 	vmm_vm_release(vm);
@@ -141,7 +163,19 @@ int vmm_vm_boot(struct vmm_vm *vm, const char *kernel_path, const char *initrd_p
 		return ret;
 	if (initrd_path && (ret = read_file("initrd", initrd_path, &rd, &rdlen)))
 		goto out;
-	if ((ret = vmm_boot_load(&vm->mem, k, klen, rd, rdlen, cmdline, &vm->boot)))
+	/* Devices on the MMIO window are declared on the command line. */
+	char *full = NULL;
+	if (vm->vsock) {
+		if (asprintf(&full, "%s virtio_mmio.device=4K@0x%llx:%d", cmdline,
+			     (unsigned long long)VMM_MMIO_BASE, VMM_VIRTIO_IRQ_BASE) < 0) {
+			ret = vmm_err(-ENOMEM, "command line: out of memory");
+			goto out;
+		}
+		cmdline = full;
+	}
+	ret = vmm_boot_load(&vm->mem, k, klen, rd, rdlen, cmdline, &vm->boot);
+	free(full);
+	if (ret)
 		goto out;
 	if ((ret = vmm_mptable_write(&vm->mem, 1)))
 		goto out;
@@ -155,9 +189,51 @@ out:
 void vmm_vm_release(struct vmm_vm *vm)
 {
 	vmm_serial_flush(&vm->serial);
+	if (vm->vsock)
+		vsock_host_release(vm->vsock);     /* unregisters its irqfd/ioeventfds */
+	vm->vsock = NULL;
 	vmm_vcpu_release(&vm->vcpu);
 	vmm_kvm_vm_release(&vm->kvm);
 	vmm_mem_release(&vm->mem);
+	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->lock);
+}
+
+static void ns_to_timespec(struct timespec *ts, uint64_t ns)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000ull);
+	ts->tv_nsec = (long)(ns % 1000000000ull);
+}
+
+int vmm_vm_wait_ready(struct vmm_vm *vm, uint64_t timeout_ns)
+{
+	struct timespec ts;
+	ns_to_timespec(&ts, vmm_now_ns() + timeout_ns);
+	int ret = 0;
+	pthread_mutex_lock(&vm->lock);
+	bool started = vm->running;
+	while (!vm->ready) {
+		if (started && !vm->running) {
+			ret = -ESRCH;
+			break;
+		}
+		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &ts) == ETIMEDOUT) {
+			ret = vm->ready ? 0 : vm->running ? -ETIMEDOUT : -ESRCH;
+			break;
+		}
+		started |= vm->running;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
+}
+
+void vmm_vm_stop(struct vmm_vm *vm)
+{
+	vm->stop_requested = 1;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->running)
+		pthread_kill(vm->run_thread, VMM_KICK_SIGNAL);
+	pthread_mutex_unlock(&vm->lock);
 }
 
 /* ---- the run loop ---- */
@@ -213,8 +289,11 @@ static void port_io(struct run_state *rs, uint16_t port, uint8_t *data, unsigned
 			uint32_t v;
 			memcpy(&v, data, 4);
 			if (v == UF_READY_MAGIC && !vm->ready) {
+				pthread_mutex_lock(&vm->lock);
 				vm->ready = true;
 				vm->t_ready = vmm_now_ns();
+				pthread_cond_broadcast(&vm->cond);
+				pthread_mutex_unlock(&vm->lock);
 			}
 			return;
 		}
@@ -285,8 +364,7 @@ static int arm_timer(timer_t t, uint64_t deadline_ns)
 {
 	struct itimerspec its = {0};
 	if (deadline_ns) {
-		its.it_value.tv_sec = (time_t)(deadline_ns / 1000000000ull);
-		its.it_value.tv_nsec = (long)(deadline_ns % 1000000000ull);
+		ns_to_timespec(&its.it_value, deadline_ns);
 		/* Re-fire in case the first signal lands between two KVM_RUNs. */
 		its.it_interval.tv_nsec = 10 * 1000 * 1000;
 	}
@@ -318,9 +396,18 @@ int vmm_vm_run(struct vmm_vm *vm, uint64_t ready_timeout_ns, uint64_t total_time
 
 	vmm_running_run = run;
 	run->immediate_exit = 0;
+	pthread_mutex_lock(&vm->lock);
+	vm->running = true;
+	vm->run_thread = pthread_self();
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
 	if (!vm->t_first_run)
 		vm->t_first_run = vmm_now_ns();
 	while (!rs.done) {
+		if (vm->stop_requested) {
+			finish(&rs, VMM_EXIT_STOPPED, 0, "stopped by the VMM");
+			break;
+		}
 		uint64_t want = !vm->ready && ready_deadline ? ready_deadline : total_deadline;
 		if (total_deadline && total_deadline < want)
 			want = total_deadline;
@@ -354,6 +441,10 @@ int vmm_vm_run(struct vmm_vm *vm, uint64_t ready_timeout_ns, uint64_t total_time
 			       (double)total_timeout_ns / 1e9);
 	}
 	vmm_running_run = NULL;
+	pthread_mutex_lock(&vm->lock);
+	vm->running = false;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
 	timer_delete(timer);
 	vmm_serial_flush(&vm->serial);
 	return ret;

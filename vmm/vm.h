@@ -1,6 +1,7 @@
 /* vm.h — one virtual machine: KVM objects, guest RAM, the boot CPU, the
- * legacy devices (8250 console, i8042 reset, the unifork exit/ready ports)
- * and the MMIO regions of virtio devices, plus the vCPU run loop.
+ * legacy devices (8250 console, i8042 reset, the unifork exit/ready ports),
+ * the virtio-vsock device (optional) and any other MMIO regions, plus the
+ * vCPU run loop.
  *
  * Lifetime: vmm_vm_create() → [vmm_vm_add_mmio()...] → vmm_vm_boot() →
  * vmm_vm_run() (on the thread that owns vCPU 0, until the guest exits or a
@@ -10,10 +11,16 @@
  *
  * Signals: the run loop is interrupted with VMM_KICK_SIGNAL (installed by
  * vmm_vm_create(); its handler sets immediate_exit on the running vCPU).
+ *
+ * Threads: vmm_vm_run() may run on a thread of its own while another thread
+ * waits for the agent (vmm_vm_wait_ready()), talks to it over vsock
+ * (vm->vsock, see vsock_host.h) and finally stops the VM (vmm_vm_stop(), or
+ * by asking the agent to shut down).  Join the run thread before release.
  */
 #ifndef VMM_VM_H
 #define VMM_VM_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +38,7 @@ struct vmm_vm_config {
 	const char *kvm_path;        /* NULL = /dev/kvm */
 	int console_fd;              /* guest serial output; -1 discards */
 	uint64_t console_limit;      /* bytes of console output kept; 0 = all */
+	uint64_t vsock_cid;          /* guest CID of a virtio-vsock device; 0 = none */
 };
 
 enum vmm_exit_kind {
@@ -38,6 +46,7 @@ enum vmm_exit_kind {
 	VMM_EXIT_RESET,         /* i8042 reset / KVM system event: orderly */
 	VMM_EXIT_CRASH,         /* triple fault, internal error, failed entry */
 	VMM_EXIT_TIMEOUT,       /* a deadline of vmm_vm_run passed */
+	VMM_EXIT_STOPPED,       /* vmm_vm_stop() was called */
 	VMM_EXIT_ERROR,         /* the VMM failed (see detail) */
 };
 
@@ -55,6 +64,8 @@ struct vmm_mmio_region {
 	void *opaque;
 };
 
+struct vsock;
+
 struct vmm_vm {
 	struct vmm_kvm_vm kvm;
 	struct vmm_mem mem;
@@ -63,6 +74,14 @@ struct vmm_vm {
 	struct vmm_mmio_region mmio[VMM_MAX_MMIO];
 	int nmmio;
 	struct vmm_boot_info boot;
+	struct vsock *vsock;    /* NULL without cfg.vsock_cid */
+
+	/* Run state shared with other threads, under `lock`. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;    /* ready or running changed */
+	bool running;
+	pthread_t run_thread;
+	volatile sig_atomic_t stop_requested;
 
 	/* CLOCK_MONOTONIC timestamps in ns; 0 = not reached. */
 	uint64_t t_create;      /* vmm_vm_create() entered */
@@ -89,6 +108,11 @@ int vmm_vm_boot(struct vmm_vm *vm, const char *kernel_path, const char *initrd_p
  * -errno when the run loop itself failed (ex->kind = VMM_EXIT_ERROR). */
 int vmm_vm_run(struct vmm_vm *vm, uint64_t ready_timeout_ns, uint64_t total_timeout_ns,
 	       struct vmm_exit *ex);
+/* Wait until the agent signalled ready: 0, -ETIMEDOUT, or -ESRCH when the
+ * run ended (or never started within the timeout) without it. */
+int vmm_vm_wait_ready(struct vmm_vm *vm, uint64_t timeout_ns);
+/* Ask a running vmm_vm_run() to return (VMM_EXIT_STOPPED); any thread. */
+void vmm_vm_stop(struct vmm_vm *vm);
 void vmm_vm_release(struct vmm_vm *vm);
 
 #endif
