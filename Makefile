@@ -51,6 +51,7 @@ include guest-agent/module.mk
 include guest/module.mk
 include tests/module.mk
 include bench/module.mk
+include tests/fuzz/module.mk
 
 host: $(HOST_BINS) $(UNIT_TESTS)
 guest: $(GUEST_BINS) initramfs kernel
