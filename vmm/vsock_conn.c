@@ -139,12 +139,19 @@ static void host_shutdown(struct vsock *v, struct vsock_conn *c, uint8_t flags)
 	sendq_add(v, c);
 }
 
+/* The host end stopped receiving.  If it also sends no more (EOF, or the
+ * guest shut its receive side) the connection is closing both ways. */
+static void host_gone_now(struct vsock *v, struct vsock_conn *c)
+{
+	host_shutdown(v, c, VIRTIO_VSOCK_SHUTDOWN_RCV | (c->host_eof ? VIRTIO_VSOCK_SHUTDOWN_SEND : 0));
+}
+
 static void conn_flush(struct vsock *v, struct vsock_conn *c)
 {
 	bool gone = c->host_gone;
 	vsock__conn_flush(c);
 	if (!gone && c->host_gone)
-		host_shutdown(v, c, VIRTIO_VSOCK_SHUTDOWN_RCV);
+		host_gone_now(v, c);
 	credit_check(c);
 }
 
@@ -158,7 +165,7 @@ void vsock__conn_event(struct vsock *v, struct vsock_conn *c, uint32_t ev)
 	if ((ev & EPOLLHUP) && !c->host_gone) {
 		c->host_gone = true;            /* the caller closed its end */
 		c->len = 0;
-		host_shutdown(v, c, VIRTIO_VSOCK_SHUTDOWN_RCV);
+		host_gone_now(v, c);
 	}
 	if (!conn_check(v, c))
 		conn_update(v, c);

@@ -173,6 +173,12 @@ UT_TEST(virtq_rejects_loops_and_bad_indexes)
 	expect_broken(&t, 2);
 	vmm_mem_release(&t.mem);
 
+	tq_init(&t, 8, 0);                              /* loop of empty buffers */
+	set_desc(&t, DESC, 3, BUF, 0, VRING_DESC_F_NEXT, 4);
+	set_desc(&t, DESC, 4, BUF, 0, VRING_DESC_F_NEXT, 3);
+	expect_broken(&t, 3);
+	vmm_mem_release(&t.mem);
+
 	tq_init(&t, 8, 0);                              /* next out of range */
 	set_desc(&t, DESC, 0, BUF, 4, VRING_DESC_F_NEXT, 8);
 	expect_broken(&t, 0);

@@ -414,6 +414,30 @@ UT_TEST(vsock_guest_half_close)
 	fg_fini(&g);
 }
 
+UT_TEST(vsock_guest_rcv_shutdown_then_host_close)
+{
+	struct fg g;
+	struct acc a = { 0 };
+	struct pkt p;
+	fg_init(&g, NULL);
+	UT_EQ(vsock_host_listen(g.v, 12, on_accept, &a), 0);
+	guest_connect(&g, 4100, 12, 65536, &p);
+	tx(&g, VIRTIO_VSOCK_OP_SHUTDOWN, 4100, 12, VIRTIO_VSOCK_SHUTDOWN_RCV, 65536, 0, NULL, 0);
+	UT_EQ(send(a.fd[0], "x", 1, MSG_NOSIGNAL), -1);  /* the guest reads no more */
+	UT_EQ(errno, EPIPE);
+	tx(&g, VIRTIO_VSOCK_OP_RW, 4100, 12, 0, 65536, 0, "still", 5);
+	char buf[8];
+	UT_EQ(hread(a.fd[0], buf, sizeof(buf)), 5);     /* other direction open */
+	close(a.fd[0]);
+	expect(&g, &p, VIRTIO_VSOCK_OP_SHUTDOWN, 12, 4100);
+	UT_EQ(p.h.flags, 3);                            /* closing both ways */
+	tx(&g, VIRTIO_VSOCK_OP_RST, 4100, 12, 0, 65536, 0, NULL, 0);
+	pump(&g);
+	UT_EQ(vsock_host_nconns(g.v), 0);
+	expect_none(&g);
+	fg_fini(&g);
+}
+
 UT_TEST(vsock_connect_refused_and_unknown_ports)
 {
 	struct fg g;
