@@ -5,6 +5,6 @@ HOST_LIB_SRCS += $(VMM_SRCS)
 HOST_LDLIBS += -lpthread
 
 HOST_BINS += $(BUILD)/bin/uf-vm
-$(BUILD)/bin/uf-vm: $(call obj,vmm/uf_vm_main.c $(VMM_SRCS))
+$(BUILD)/bin/uf-vm: $(call obj,vmm/uf_vm_main.c $(VMM_SRCS) $(PROTO_HOST_SRCS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LDLIBS)

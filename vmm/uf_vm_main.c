@@ -7,8 +7,11 @@
  * no KVM, ...); 2 usage; 3 guest crashed or reset before it was ready;
  * 4 timeout.
  */
+#include "proto/agent_client.h"
 #include "vmm/err.h"
 #include "vmm/vm.h"
+#include "vmm/vm_thread.h"
+#include "vmm/vsock_host.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +32,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: uf-vm boot --kernel FILE [--initrd FILE] [--mem MiB] [--cmdline STR]\n"
 		"                  [--append STR] [--console FILE|-] [--timeout S] [--run-timeout S]\n"
+		"                  [--invoke DATA]\n"
 		"  --kernel       uncompressed vmlinux (ELF) or bzImage\n"
 		"  --initrd       initramfs (cpio)\n"
 		"  --mem          guest memory in MiB (default 128)\n"
@@ -37,6 +41,9 @@ static void usage(FILE *f)
 		"  --console      where the guest console goes (default - = stdout)\n"
 		"  --timeout      seconds to wait for the agent's ready signal (default 60)\n"
 		"  --run-timeout  seconds the whole run may take (default 0 = no limit)\n"
+		"  --invoke       with a virtio-vsock device (guest CID 3): once the agent is\n"
+		"                 ready, send DATA as an invocation over vsock, print the\n"
+		"                 answer and the round trip, then shut the guest down\n"
 		"exit status: the guest's status; 1 VMM error, 2 usage, 3 guest crash, 4 timeout\n",
 		DEFAULT_CMDLINE);
 }
@@ -52,6 +59,53 @@ static int parse_seconds(const char *s, uint64_t *ns)
 	return 0;
 }
 
+/* --invoke: the request/response path end to end, host -> vsock -> agent. */
+static int boot_and_invoke(const struct vmm_vm_config *cfg, const char *kernel, const char *initrd,
+			   const char *cmdline, const char *data, uint64_t ready_ns)
+{
+	static struct vmm_vm_thread vt;
+	int fd = -1, rc = EXIT_VMM, r;
+
+	if (vmm_vm_thread_start(&vt, cfg, kernel, initrd, cmdline, ready_ns)) {
+		fprintf(stderr, "uf-vm: %s\n", vmm_strerror());
+		return vt.joined && vt.exit.kind == VMM_EXIT_TIMEOUT ? EXIT_TIMEOUT : EXIT_VMM;
+	}
+	struct vmm_vm *vm = &vt.vm;
+	fprintf(stderr, "uf-vm: agent ready after %.3f ms\n", (double)(vm->t_ready - vm->t_create) / 1e6);
+	uint64_t t0 = vmm_now_ns();
+	if ((r = vsock_host_connect_wait(vm->vsock, UF_AGENT_VSOCK_PORT, 10000, &fd))) {
+		fprintf(stderr, "uf-vm: vsock connect to the agent's port %u: %s\n", UF_AGENT_VSOCK_PORT, strerror(-r));
+		goto out;
+	}
+	struct agent_hello hello;
+	if ((r = agent_client_hello(fd, &hello, 30000))) {
+		fprintf(stderr, "uf-vm: agent hello: %s\n", strerror(-r));
+		goto out;
+	}
+	uint64_t t1 = vmm_now_ns();
+	struct agent_result res;
+	if ((r = agent_client_invoke(fd, "uf-vm-1", data, strlen(data), 0, &res))) {
+		fprintf(stderr, "uf-vm: invoke: %s\n", strerror(-r));
+		goto out;
+	}
+	uint64_t t2 = vmm_now_ns();
+	printf("%.*s\n", (int)res.body_len, (const char *)res.body);
+	fprintf(stderr, "uf-vm: agent %s (%s runtime) answered %u with %zu bytes: connect+hello %.3f ms, round trip %.3f ms\n",
+		hello.build, hello.runtime, res.status, res.body_len, (double)(t1 - t0) / 1e6,
+		(double)(t2 - t1) / 1e6);
+	rc = res.status == 200 ? 0 : EXIT_CRASH;
+	agent_result_free(&res);
+	if ((r = agent_client_shutdown(fd, 0, 30000)) || (r = vmm_vm_thread_join(&vt, 30ull * 1000000000ull))) {
+		fprintf(stderr, "uf-vm: guest did not power off after Shutdown: %s\n", strerror(-r));
+		rc = EXIT_CRASH;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	vmm_vm_thread_release(&vt);
+	return rc;
+}
+
 static int cmd_boot(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -59,14 +113,15 @@ static int cmd_boot(int argc, char **argv)
 		{"mem", required_argument, 0, 'm'},    {"cmdline", required_argument, 0, 'c'},
 		{"append", required_argument, 0, 'a'}, {"console", required_argument, 0, 'o'},
 		{"timeout", required_argument, 0, 't'}, {"run-timeout", required_argument, 0, 'T'},
-		{"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+		{"invoke", required_argument, 0, 'I'}, {"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
 	};
 	const char *kernel = NULL, *initrd = NULL, *console = "-", *append = NULL;
-	const char *cmdline = DEFAULT_CMDLINE;
+	const char *cmdline = DEFAULT_CMDLINE, *invoke = NULL;
 	uint64_t mem_mib = 128, ready_ns = 60ull * 1000000000ull, total_ns = 0;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "k:i:m:c:a:o:t:T:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:i:m:c:a:o:t:T:I:h", opts, NULL)) != -1) {
 		char *end;
 		switch (c) {
 		case 'k': kernel = optarg; break;
@@ -74,6 +129,7 @@ static int cmd_boot(int argc, char **argv)
 		case 'c': cmdline = optarg; break;
 		case 'a': append = optarg; break;
 		case 'o': console = optarg; break;
+		case 'I': invoke = optarg; break;
 		case 'm':
 			errno = 0;
 			mem_mib = strtoull(optarg, &end, 10);
@@ -124,6 +180,11 @@ static int cmd_boot(int argc, char **argv)
 	int rc;
 	struct vmm_vm vm;
 	struct vmm_vm_config cfg = {.mem_size = mem_mib << 20, .console_fd = console_fd};
+	if (invoke) {
+		cfg.vsock_cid = 3;
+		rc = boot_and_invoke(&cfg, kernel, initrd, full, invoke, ready_ns);
+		goto out;
+	}
 	if (vmm_vm_create(&vm, &cfg)) {
 		fprintf(stderr, "uf-vm: %s\n", vmm_strerror());
 		rc = EXIT_VMM;

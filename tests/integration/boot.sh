@@ -24,6 +24,12 @@ t_console_to_file() {
 	grep -q 'agent: clocksource=' "$WORK/console.log" || fail "console file lacks the agent's line"
 }
 
+t_invoke_over_vsock() {
+	expect_rc 0 "$UFVM" boot --kernel "$KERNEL" --initrd "$INITRD" --invoke "ping-$$-pong" --timeout 120 || return 1
+	expect_out "^ping-$$-pong\$" || return 1
+	expect_out 'answered 200 with [0-9]+ bytes'
+}
+
 t_missing_kernel() {
 	expect_rc 1 "$UFVM" boot --kernel "$WORK/nope" --initrd "$INITRD" || return 1
 	expect_out "kernel $WORK/nope: No such file or directory"
@@ -62,6 +68,6 @@ t_no_init_is_a_crash_before_ready() {
 	expect_out 'guest reset before the agent was ready'
 }
 
-run_tests t_boot_to_ready_and_clean_exit t_boot_bzimage t_console_to_file t_missing_kernel \
+run_tests t_boot_to_ready_and_clean_exit t_boot_bzimage t_console_to_file t_invoke_over_vsock t_missing_kernel \
 	t_corrupt_kernel t_truncated_kernel t_initrd_larger_than_memory t_too_little_memory \
 	t_never_ready_times_out t_no_init_is_a_crash_before_ready
