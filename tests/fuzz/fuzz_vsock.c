@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/fake_driver.h"
 #include "vmm/vsock.h"
 
 #define CHECK(c)   do { if (!(c)) __builtin_trap(); } while (0)
@@ -118,13 +119,7 @@ static void put_desc(struct fz *f, int q, uint16_t i, uint64_t addr, uint32_t le
 		     uint16_t next)
 {
 	uint8_t *d = vmm_mem_ptr(&mem, RINGQ(q) + 16u * (i % f->num[q]), 16);
-	uint64_t a = htole64(addr);
-	uint32_t l = htole32(len);
-	uint16_t fl = htole16(flags), n = htole16(next);
-	memcpy(d, &a, 8);
-	memcpy(d + 8, &l, 4);
-	memcpy(d + 12, &fl, 2);
-	memcpy(d + 14, &n, 2);
+	fake_desc_write(d, addr, len, flags, next);
 }
 
 static void publish(struct fz *f, int q, uint16_t head)

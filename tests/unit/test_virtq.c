@@ -6,6 +6,7 @@
 #include <linux/virtio_ring.h>
 #include <string.h>
 
+#include "tests/fake_driver.h"
 #include "tests/unit/ut.h"
 #include "vmm/virtq.h"
 
@@ -37,13 +38,7 @@ static void set_desc(struct tq *t, uint64_t table, uint16_t i, uint64_t addr, ui
 		     uint16_t flags, uint16_t next)
 {
 	uint8_t *d = vmm_mem_ptr(&t->mem, table + 16ull * i, 16);
-	uint64_t a = htole64(addr);
-	uint32_t l = htole32(len);
-	uint16_t f = htole16(flags), n = htole16(next);
-	memcpy(d, &a, 8);
-	memcpy(d + 8, &l, 4);
-	memcpy(d + 12, &f, 2);
-	memcpy(d + 14, &n, 2);
+	fake_desc_write(d, addr, len, flags, next);
 }
 
 static uint16_t *avail_ring(struct tq *t) { return vmm_mem_ptr(&t->mem, AVAIL, 6 + 2 * 256); }

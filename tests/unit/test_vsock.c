@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/fake_driver.h"
 #include "tests/unit/ut.h"
 #include "vmm/vsock.h"
 
@@ -71,13 +72,7 @@ static void *gp(struct fg *g, uint64_t gpa, uint64_t len)
 static void desc(struct fg *g, int q, uint16_t i, uint64_t addr, uint32_t len, uint16_t fl, uint16_t next)
 {
 	uint8_t *d = gp(g, RING(q) + 16u * i, 16);
-	uint64_t a = htole64(addr);
-	uint32_t l = htole32(len);
-	uint16_t f = htole16(fl), n = htole16(next);
-	memcpy(d, &a, 8);
-	memcpy(d + 8, &l, 4);
-	memcpy(d + 12, &f, 2);
-	memcpy(d + 14, &n, 2);
+	fake_desc_write(d, addr, len, fl, next);
 }
 
 static uint16_t *avail_ring(struct fg *g, int q) { return gp(g, RING(q) + 0x1000, 6 + 2 * QN); }
