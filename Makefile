@@ -47,6 +47,7 @@ all: host guest
 include proto/module.mk
 include tools/sandbox/module.mk
 include vmm/module.mk
+include forker/module.mk
 include guest-agent/module.mk
 include guest/module.mk
 include tests/module.mk
