@@ -45,6 +45,7 @@ gobj = $(patsubst %.c,$(GBUILD)/gobj/%.o,$(1))
 all: host guest
 
 include proto/module.mk
+include snapshotter/module.mk
 include tools/sandbox/module.mk
 include vmm/module.mk
 include forker/module.mk
