@@ -49,14 +49,14 @@
 #define VMM_MG_PT0          0x5000ull
 #define VMM_MG_GDT          0x6000ull
 #define VMM_MG_TSS          0x6100ull
-#define VMM_MG_MBOX         0x7000ull
+#define VMM_MG_MBOX         0x7000       /* no suffix: also used in inline asm */
 #define VMM_MG_CODE         0x8000ull
 #define VMM_MG_STACK        0x9000ull
 #define VMM_MG_DATA_BASE    0x200000ull
 
 /* Answer exits go here: above RAM, outside every memslot and clear of the
  * VMM's virtio window (0xd0000000) and the IOAPIC/LAPIC pages. */
-#define VMM_MG_ANSWER_GPA   0xc0000000ull
+#define VMM_MG_ANSWER_GPA   0xc0000000   /* no suffix: also used in inline asm */
 #define VMM_MG_ANSWER_PORT  0xf0
 
 /* GDT selectors. */
@@ -64,7 +64,7 @@
 #define VMM_MG_SEL_UDATA    0x23        /* 0x20 | RPL 3 */
 #define VMM_MG_SEL_TSS      0x28
 
-#define VMM_MG_HELLO        0x48454c4cull  /* "HELL" */
+#define VMM_MG_HELLO        0x48454c4c   /* "HELL"; no suffix: used in asm */
 #define VMM_MG_BAD_OP       0xffffffffffffffffull
 
 enum vmm_mg_op {
