@@ -397,7 +397,6 @@ int vmm_vm_run(struct vmm_vm *vm, uint64_t ready_timeout_ns, uint64_t total_time
 	vmm_running_run = run;
 	run->immediate_exit = 0;
 	pthread_mutex_lock(&vm->lock);
-	vm->stop_requested = 0;     /* a stop ends one run; the VM may run again */
 	vm->running = true;
 	vm->run_thread = pthread_self();
 	pthread_cond_broadcast(&vm->cond);
@@ -444,6 +443,7 @@ int vmm_vm_run(struct vmm_vm *vm, uint64_t ready_timeout_ns, uint64_t total_time
 	vmm_running_run = NULL;
 	pthread_mutex_lock(&vm->lock);
 	vm->running = false;
+	vm->stop_requested = 0;     /* a stop ends one run; the VM may run again */
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	timer_delete(timer);
