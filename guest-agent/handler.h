@@ -70,4 +70,9 @@ struct agent_handler {
 /* handler_echo.c: body = event bytes, status 200, same content type. */
 extern const struct agent_handler agent_handler_echo;
 
+/* handler_diag.c: look inside a guest (tests); see that file for the ops. */
+#define AGENT_DIAG_CONTENT_TYPE "application/x-unifork-diag"
+int agent_diag_invoke(const struct agent_call *call, struct agent_reply *out);
+extern const char *agent_diag_dir;     /* where set/get keep values */
+
 #endif

@@ -1,5 +1,7 @@
 /* handler_echo.c — the echo runtime: answers every call with its own event
- * bytes and status 200.  Needs no Init; used to test the guest end to end. */
+ * bytes and status 200.  Needs no Init; used to test the guest end to end.
+ * Calls with content type AGENT_DIAG_CONTENT_TYPE go to the diagnostics in
+ * handler_diag.c instead. */
 #include "guest-agent/handler.h"
 
 #include <errno.h>
@@ -9,6 +11,8 @@
 
 static int echo_invoke(const struct agent_call *call, struct agent_reply *out)
 {
+	if (strcmp(call->content_type, AGENT_DIAG_CONTENT_TYPE) == 0)
+		return agent_diag_invoke(call, out);
 	out->status = 200;
 	if (call->len) {
 		out->body = malloc(call->len);

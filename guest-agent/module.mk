@@ -10,4 +10,5 @@ $(GBUILD)/bin/guest-agent: $(call gobj,$(AGENT_SRCS) $(PROTO_GUEST_SRCS))
 
 # The protocol server, fixup effects and handlers have no guest-only
 # dependency: the unit tests link them natively.
-HOST_LIB_SRCS += guest-agent/server.c guest-agent/fixup.c guest-agent/handler_echo.c
+HOST_LIB_SRCS += guest-agent/server.c guest-agent/fixup.c guest-agent/handler_echo.c \
+                 guest-agent/handler_diag.c
