@@ -7,6 +7,10 @@
  *   uf_poweroff=1   power off right after the ready signal (boot benchmark)
  *   uf_report=1     print the clocksource and boot facts on the console
  *   uf_hang=1       never signal ready (tests the VMM's ready timeout)
+ *   uf_transport=virtio-serial
+ *                   serve the host over the virtio-serial port "uf.agent"
+ *                   instead of vsock (bench/vsock's QEMU peer;
+ *                   guest-agent/transport_serial.h)
  *
  * PID 1 never returns: every path ends in agent_poweroff(), which reports a
  * status on the unifork exit port (also QEMU's isa-debug-exit convention)
@@ -14,6 +18,7 @@
  * exit in both our VMM and a QEMU microvm run with -no-reboot.
  */
 #include "guest-agent/server.h"
+#include "guest-agent/transport_serial.h"
 #include "proto/agent_msg.h"
 #include "proto/uf_abi.h"
 
@@ -114,11 +119,23 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 
+	const char *tr = getenv("uf_transport");
+	int serial = tr && strcmp(tr, "virtio-serial") == 0;
+	if (tr && !serial && strcmp(tr, "vsock") != 0) {
+		fprintf(stderr, "agent: unknown uf_transport=%s (vsock, virtio-serial)\n", tr);
+		agent_poweroff(AGENT_EXIT_NO_TRANSPORT);
+	}
 	int lfd = -1;
 	if (!flag("uf_poweroff")) {
-		lfd = agent_vsock_listen(UF_AGENT_VSOCK_PORT);
+		lfd = serial ? agent_serial_open(AGENT_SERIAL_PORT_NAME, AGENT_SERIAL_OPEN_TIMEOUT_MS)
+			     : agent_vsock_listen(UF_AGENT_VSOCK_PORT);
 		if (lfd < 0) {
-			fprintf(stderr, "agent: vsock port %u: %s\n", UF_AGENT_VSOCK_PORT, strerror(-lfd));
+			if (serial)
+				fprintf(stderr, "agent: virtio-serial port %s: %s\n",
+					AGENT_SERIAL_PORT_NAME, strerror(-lfd));
+			else
+				fprintf(stderr, "agent: vsock port %u: %s\n", UF_AGENT_VSOCK_PORT,
+					strerror(-lfd));
 			agent_poweroff(AGENT_EXIT_NO_TRANSPORT);
 		}
 	}
@@ -127,7 +144,8 @@ int main(int argc, char **argv)
 	if (lfd < 0)
 		agent_poweroff(0);
 
-	int st = agent_server_run(lfd, &agent_handler_echo);
+	int st = serial ? agent_serial_run(lfd, &agent_handler_echo)
+			: agent_server_run(lfd, &agent_handler_echo);
 	if (st < 0) {
 		fprintf(stderr, "agent: server failed: %s\n", strerror(-st));
 		agent_poweroff(AGENT_EXIT_SERVER);

@@ -1,6 +1,7 @@
 /* server.c — the agent's protocol server: a poll loop over the listener and
- * the open host connections, dispatching decoded requests to the handler
- * (contracts in server.h, wire format in proto/README.md). */
+ * the open host connections (or over one already-connected stream, for
+ * transports without a listener), dispatching decoded requests to the
+ * handler (contracts in server.h, wire format in proto/README.md). */
 #include "guest-agent/server.h"
 
 #include <errno.h>
@@ -38,6 +39,7 @@ struct server {
 	uint64_t next_seq;
 	Ufagent__AgentState state;
 	int shutdown;            /* -1, or the status to return */
+	int end_rc;              /* why the last connection ended (serve_fd) */
 	uint8_t *rbuf;
 };
 
@@ -70,13 +72,20 @@ static void conn_close(struct server *s, unsigned i)
 	s->conns[s->nconns].fd = -1;
 }
 
+/* Close connection i for a reason agent_server_serve_fd() reports. */
+static void conn_end(struct server *s, unsigned i, int why)
+{
+	s->end_rc = why;
+	conn_close(s, i);
+}
+
 /* Reply to a protocol violation and drop the connection. */
 static void conn_fail(struct server *s, unsigned i, int rc, const char *what)
 {
 	Ufagent__ErrorCode code = uf_msg_errcode(rc);
 	say(s, "closing connection: %s (%s)", what, uf_msg_errcode_name(code));
 	(void)!uf_msg_send_error(s->conns[i].fd, s->o.io_timeout_ms, code, "%s", what);
-	conn_close(s, i);
+	conn_end(s, i, -EPROTO);
 }
 
 static int send_hello(struct server *s, int fd)
@@ -281,7 +290,7 @@ static int handle_frame(struct server *s, unsigned i, const struct uf_frame *f)
 	case UFAGENT__ENVELOPE__MSG_ERROR:
 		say(s, "host reported %s: %.200s", uf_msg_errcode_name(env->error->code),
 		    env->error->message);
-		conn_close(s, i);
+		conn_end(s, i, -ECONNABORTED);
 		rc = -ECONNABORTED;
 		break;
 	default: /* hello, results and acks travel agent -> host only */
@@ -299,7 +308,7 @@ static int handle_frame(struct server *s, unsigned i, const struct uf_frame *f)
 	}
 	if (rc < 0) {  /* the reply could not be sent: the host is gone */
 		say(s, "closing connection: reply failed: %s", strerror(-rc));
-		conn_close(s, i);
+		conn_end(s, i, rc);
 	}
 	return rc;
 }
@@ -311,11 +320,14 @@ static void conn_readable(struct server *s, unsigned i)
 	if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n <= 0) {
-		if (n == 0 && uf_frame_dec_eof(&s->conns[i].dec) < 0)
+		int why = n < 0 ? -errno : UF_FRAME_CLOSED;
+		if (n == 0 && uf_frame_dec_eof(&s->conns[i].dec) < 0) {
 			say(s, "host closed the connection mid-frame");
-		else if (n < 0)
+			why = -EPIPE;
+		} else if (n < 0) {
 			say(s, "closing connection: read: %s", strerror(errno));
-		conn_close(s, i);
+		}
+		conn_end(s, i, why);
 		return;
 	}
 	for (size_t off = 0; off < (size_t)n && s->shutdown < 0;) {
@@ -407,24 +419,34 @@ int agent_server_run(int listen_fd, const struct agent_handler *h)
 	return agent_server_run_opts(listen_fd, &o);
 }
 
+/* Check the options and fill in the defaults: 0 or -EINVAL. */
+static int server_setup(struct server *s, int fd, const struct agent_server_opts *opts)
+{
+	if (fd < 0 || !opts || !opts->handler || !opts->handler->invoke || !opts->handler->name)
+		return -EINVAL;
+	*s = (struct server){ .o = *opts, .lfd = -1, .shutdown = -1 };
+	if (!s->o.fixup)
+		s->o.fixup = &agent_fixup_system;
+	if (!s->o.build_id)
+		s->o.build_id = AGENT_BUILD_ID;
+	if (!s->o.max_conns)
+		s->o.max_conns = AGENT_SERVER_MAX_CONNS;
+	if (!s->o.io_timeout_ms)
+		s->o.io_timeout_ms = AGENT_SERVER_IO_TIMEOUT;
+	s->state = s->o.handler->init ? UFAGENT__AGENT_STATE__AGENT_STATE_FRESH
+				      : UFAGENT__AGENT_STATE__AGENT_STATE_READY;
+	return 0;
+}
+
 int agent_server_run_opts(int listen_fd, const struct agent_server_opts *opts)
 {
-	struct server s = { .o = *opts, .lfd = listen_fd, .shutdown = -1 };
+	struct server s;
 	struct pollfd *pfds = NULL;
-	int rc = 0;
+	int rc = server_setup(&s, listen_fd, opts);
 
-	if (listen_fd < 0 || !opts->handler || !opts->handler->invoke || !opts->handler->name)
-		return -EINVAL;
-	if (!s.o.fixup)
-		s.o.fixup = &agent_fixup_system;
-	if (!s.o.build_id)
-		s.o.build_id = AGENT_BUILD_ID;
-	if (!s.o.max_conns)
-		s.o.max_conns = AGENT_SERVER_MAX_CONNS;
-	if (!s.o.io_timeout_ms)
-		s.o.io_timeout_ms = AGENT_SERVER_IO_TIMEOUT;
-	s.state = s.o.handler->init ? UFAGENT__AGENT_STATE__AGENT_STATE_FRESH
-				    : UFAGENT__AGENT_STATE__AGENT_STATE_READY;
+	if (rc < 0)
+		return rc;
+	s.lfd = listen_fd;
 
 	int fl = fcntl(listen_fd, F_GETFL);
 	if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
@@ -477,6 +499,61 @@ out_free:
 		conn_close(&s, s.nconns - 1);
 	free(s.rbuf);
 	free(pfds);
+	free(s.conns);
+	return rc;
+}
+
+int agent_server_serve_fd(int fd, const struct agent_server_opts *opts)
+{
+	struct server s;
+	int rc = server_setup(&s, fd, opts);
+
+	if (rc < 0)
+		return rc;
+	s.o.max_conns = 1;
+	s.conns = calloc(1, sizeof *s.conns);
+	s.rbuf = malloc(READ_CHUNK);
+	if (!s.conns || !s.rbuf) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	/* The server closes a connection it gives up on; the caller owns fd,
+	 * so the server works on (and closes) a duplicate of it. */
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dfd < 0) {
+		rc = -errno;
+		goto out_free;
+	}
+	rc = send_hello(&s, dfd);
+	if (rc < 0) {
+		say(&s, "hello: %s", strerror(-rc));
+		close(dfd);
+		goto out_free;
+	}
+	s.conns[0] = (struct conn){ .fd = dfd, .seq = s.next_seq++ };
+	uf_frame_dec_init(&s.conns[0].dec, UF_FRAME_MAX);
+	s.nconns = 1;
+
+	while (s.shutdown < 0 && s.nconns == 1) {
+		struct pollfd pfd = { .fd = dfd, .events = POLLIN };
+		if (poll(&pfd, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			say(&s, "poll: %s", strerror(errno));
+			break;
+		}
+		conn_readable(&s, 0);
+	}
+	if (s.shutdown >= 0)
+		rc = s.shutdown;
+	else if (s.nconns == 0)
+		rc = s.end_rc;
+
+out_free:
+	while (s.nconns)
+		conn_close(&s, s.nconns - 1);
+	free(s.rbuf);
 	free(s.conns);
 	return rc;
 }

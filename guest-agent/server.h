@@ -1,7 +1,9 @@
 /* server.h — the agent's protocol server: accepts host connections on a
- * listening stream socket (AF_VSOCK in the guest, AF_UNIX in tests), greets
- * each with Hello, and answers Init/Invoke/Fixup/Ping through a handler
- * (guest-agent/handler.h) until the host sends Shutdown.
+ * listening stream socket (AF_VSOCK in the guest, AF_UNIX in tests), or
+ * serves one already-connected stream (the virtio-serial transport,
+ * guest-agent/transport_serial.h), greets each with Hello, and answers
+ * Init/Invoke/Fixup/Ping through a handler (guest-agent/handler.h) until
+ * the host sends Shutdown.
  *
  * Connections are served one request at a time but polled together, so a
  * connection that stalls (or one left over from before a snapshot, which
@@ -63,6 +65,23 @@ int agent_vsock_listen(uint32_t port) __attribute__((warn_unused_result));
 int agent_server_run(int listen_fd, const struct agent_handler *h)
 	__attribute__((warn_unused_result));
 int agent_server_run_opts(int listen_fd, const struct agent_server_opts *opts)
+	__attribute__((warn_unused_result));
+
+/* Serve one already-connected byte stream `fd` (a virtio-serial port, a
+ * socketpair end; not owned: never closed here, and its O_NONBLOCK flag is
+ * left as it is): send Hello, then answer requests in order until a
+ * Shutdown arrives or the stream ends.  Returns
+ *   0..255            the Shutdown's status;
+ *   UF_FRAME_CLOSED   the host closed the stream between frames;
+ *   -EPIPE            the host vanished inside a frame;
+ *   -EPROTO           the host broke the protocol (it got an Error frame);
+ *   -ECONNABORTED     the host sent an Error frame;
+ *   the -errno of a failed Hello or reply write (-EPIPE, -ETIMEDOUT, ...),
+ *   of read or poll, -ENOMEM, or -EINVAL for bad arguments.
+ * After a negative return other than -EINVAL the stream may hold the rest
+ * of a request: the caller decides how to resynchronise (close it, or wait
+ * for the host to go away).  max_conns is ignored. */
+int agent_server_serve_fd(int fd, const struct agent_server_opts *opts)
 	__attribute__((warn_unused_result));
 
 #endif

@@ -1,10 +1,13 @@
 /* test_agent_server.c — the guest agent's protocol server driven through the
  * host client over AF_UNIX: hello, invokes, ping, fixup (with injected
  * effects), init states, protocol violations, disconnects, concurrency and
- * shutdown.  The server runs in a forked child per test. */
+ * shutdown; and agent_server_serve_fd() over one end of a socketpair (the
+ * shape of the virtio-serial transport).  The server runs in a forked child
+ * per test. */
 #include "tests/unit/ut.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -518,4 +521,229 @@ UT_TEST(agent_bad_arguments)
 	else
 		UT_ASSERT(fd == -EAFNOSUPPORT || fd == -ENODEV || fd == -EADDRNOTAVAIL ||
 			  fd == -EADDRINUSE || fd == -EPERM);
+}
+
+/* ---- agent_server_serve_fd: one already-connected stream ---- */
+
+struct fd_srv {
+	pid_t pid;
+	int host;   /* our end of the socketpair */
+	int rcpipe; /* the child writes serve_fd's return value here */
+};
+
+/* Serve one end of a socketpair in a child.  After serve_fd returns, the
+ * child reports the return value and the O_NONBLOCK flag on a pipe, then
+ * writes 'M' on its (still open: not owned by the server) end. */
+static struct fd_srv fd_start(const struct agent_handler *h, int nonblock)
+{
+	int sv[2], pp[2];
+	UT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	UT_EQ(pipe2(pp, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	UT_ASSERT(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGPIPE, SIG_IGN);
+		close(sv[0]);
+		close(pp[0]);
+		if (nonblock)
+			fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+		struct agent_server_opts o = {
+			.handler = h, .fixup = &fake_fixup, .build_id = "fd-build",
+			.io_timeout_ms = TMO, .quiet = 1,
+		};
+		int rep[2] = { agent_server_serve_fd(sv[1], &o), 0 };
+		rep[1] = (fcntl(sv[1], F_GETFL) & O_NONBLOCK) != 0;
+		int ok = write(pp[1], rep, sizeof rep) == (ssize_t)sizeof rep;
+		fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) & ~O_NONBLOCK);
+		(void)!write(sv[1], "M", 1);
+		close(sv[1]);
+		close(pp[1]);
+		exit(ok ? 0 : 1);
+	}
+	close(sv[1]);
+	close(pp[1]);
+	return (struct fd_srv){ .pid = pid, .host = sv[0], .rcpipe = pp[0] };
+}
+
+/* serve_fd's return value; checks O_NONBLOCK was left as set up. */
+static int fd_result(struct fd_srv *f, int nonblock)
+{
+	int rep[2];
+	UT_EQ(read(f->rcpipe, rep, sizeof rep), (ssize_t)sizeof rep);
+	UT_EQ(rep[1], nonblock);
+	int st;
+	UT_ASSERT(waitpid(f->pid, &st, 0) == f->pid);
+	UT_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(f->rcpipe);
+	return rep[0];
+}
+
+/* The child's end is still open after serve_fd: its 'M' arrives. */
+static void fd_expect_marker(int fd)
+{
+	char c = 0;
+	UT_EQ(read(fd, &c, 1), 1);
+	UT_EQ(c, 'M');
+}
+
+UT_TEST(agent_serve_fd_session)
+{
+	for (int nb = 0; nb < 2; nb++) {
+		struct fd_srv f = fd_start(&agent_handler_echo, nb);
+		struct agent_hello h;
+		UT_EQ(agent_client_hello(f.host, &h, TMO), 0);
+		UT_EQ(h.version, UF_AGENT_PROTO_VERSION);
+		UT_ASSERT(strcmp(h.build, "fd-build") == 0 && strcmp(h.runtime, "echo") == 0);
+		UT_EQ(h.state, UFAGENT__AGENT_STATE__AGENT_STATE_READY);
+		static const size_t sizes[] = { 0, 1, 64, 4096, 65537, 1u << 20, UF_AGENT_MAX_PAYLOAD };
+		uint8_t *ev = malloc(UF_AGENT_MAX_PAYLOAD);
+		for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+			for (size_t j = 0; j < sizes[k]; j++)
+				ev[j] = (uint8_t)(j * 13 + k);
+			char id[16];
+			snprintf(id, sizeof id, "s%zu", k);
+			expect_echo(f.host, id, ev, sizes[k]);
+		}
+		free(ev);
+		UT_EQ(agent_client_ping(f.host, TMO), 0);
+		uint8_t ent[48];
+		for (size_t i = 0; i < sizeof ent; i++)
+			ent[i] = fx_pattern(i);
+		struct agent_fixup_ack ack;
+		UT_EQ(agent_client_fixup(f.host, ent, sizeof ent, 1234567890123456789ll, &ack, TMO), 0);
+		UT_ASSERT(ack.entropy_errno == 0 && ack.reseed_errno == EPERM && ack.clock_errno == 0);
+		UT_EQ(agent_client_shutdown(f.host, 7, TMO), 0);
+		UT_EQ(fd_result(&f, nb), 7);
+		fd_expect_marker(f.host);
+		close(f.host);
+	}
+}
+
+UT_TEST(agent_serve_fd_pipelined_shutdown)
+{
+	/* Requests and the Shutdown in one burst, before reading anything:
+	 * every request is answered in order, then serve_fd returns. */
+	struct fd_srv f = fd_start(&agent_handler_echo, 0);
+	Ufagent__Invoke iv = UFAGENT__INVOKE__INIT;
+	uf_env env = UFAGENT__ENVELOPE__INIT;
+	iv.event.data = (uint8_t *)"xyz";
+	iv.event.len = 3;
+	uf_msg_wrap(&env, UFAGENT__ENVELOPE__MSG_INVOKE, &iv);
+	for (int i = 0; i < 3; i++) {
+		iv.call_id = (char *)(i == 0 ? "q0" : i == 1 ? "q1" : "q2");
+		UT_EQ(uf_msg_send(f.host, &env, TMO), 0);
+	}
+	UT_EQ(agent_client_shutdown(f.host, 0, TMO), 0);
+	struct agent_hello h;
+	UT_EQ(agent_client_hello(f.host, &h, TMO), 0);
+	for (int i = 0; i < 3; i++) {
+		uf_env *e;
+		UT_EQ(agent_client_recv(f.host, &e, TMO), 0);
+		UT_EQ(e->msg_case, UFAGENT__ENVELOPE__MSG_RESULT);
+		UT_EQ(e->result->call_id[1], '0' + i);
+		uf_msg_free(e);
+	}
+	UT_EQ(fd_result(&f, 0), 0);
+	fd_expect_marker(f.host);
+	close(f.host);
+}
+
+UT_TEST(agent_serve_fd_host_closes)
+{
+	/* Between frames: a clean end of the session. */
+	struct fd_srv f = fd_start(&agent_handler_echo, 0);
+	struct agent_hello h;
+	UT_EQ(agent_client_hello(f.host, &h, TMO), 0);
+	expect_echo(f.host, "one", "1", 1);
+	close(f.host);
+	UT_EQ(fd_result(&f, 0), UF_FRAME_CLOSED);
+	/* Inside a frame. */
+	f = fd_start(&agent_handler_echo, 1);
+	UT_EQ(agent_client_hello(f.host, &h, TMO), 0);
+	uint8_t raw[4 + 10] = { 0 };
+	uf_frame_put_hdr(raw, 1000);
+	send_raw(f.host, raw, sizeof raw);
+	close(f.host);
+	UT_EQ(fd_result(&f, 1), -EPIPE);
+	/* Before the Hello could be read: the Hello went into the socket
+	 * buffer, the server sees EOF. */
+	f = fd_start(&agent_handler_echo, 0);
+	close(f.host);
+	int rc = fd_result(&f, 0);
+	UT_ASSERT(rc == UF_FRAME_CLOSED || rc == -EPIPE);
+}
+
+UT_TEST(agent_serve_fd_violations)
+{
+	/* Garbage: Error{MALFORMED}, -EPROTO, and the stream stays open. */
+	struct fd_srv f = fd_start(&agent_handler_echo, 0);
+	struct agent_hello h;
+	UT_EQ(agent_client_hello(f.host, &h, TMO), 0);
+	send_payload(f.host, "\xff\xff\xff\xff\xff", 5);
+	uf_env *e;
+	UT_EQ(agent_client_recv(f.host, &e, TMO), 0);
+	UT_EQ(e->msg_case, UFAGENT__ENVELOPE__MSG_ERROR);
+	UT_EQ(e->error->code, UFAGENT__ERROR_CODE__ERROR_MALFORMED);
+	uf_msg_free(e);
+	UT_EQ(fd_result(&f, 0), -EPROTO);
+	fd_expect_marker(f.host);
+	close(f.host);
+	/* An oversized declared length: refused from the header alone. */
+	f = fd_start(&agent_handler_echo, 0);
+	UT_EQ(agent_client_hello(f.host, &h, TMO), 0);
+	uint8_t hdr[4];
+	uf_frame_put_hdr(hdr, 16u << 20);
+	send_raw(f.host, hdr, 4);
+	UT_EQ(agent_client_recv(f.host, &e, TMO), 0);
+	UT_EQ(e->msg_case, UFAGENT__ENVELOPE__MSG_ERROR);
+	UT_EQ(e->error->code, UFAGENT__ERROR_CODE__ERROR_TOO_LARGE);
+	uf_msg_free(e);
+	UT_EQ(fd_result(&f, 0), -EPROTO);
+	fd_expect_marker(f.host);
+	close(f.host);
+	/* Invoke before Init on a handler that needs one: NOT_READY. */
+	f = fd_start(&t_handler, 0);
+	UT_EQ(agent_client_hello(f.host, &h, TMO), 0);
+	UT_EQ(h.state, UFAGENT__AGENT_STATE__AGENT_STATE_FRESH);
+	struct agent_result r;
+	UT_EQ(agent_client_invoke(f.host, "early", "x", 1, 0, &r), -EAGAIN);
+	UT_EQ(fd_result(&f, 0), -EPROTO);
+	close(f.host);
+	/* The host's own Error frame ends the session. */
+	f = fd_start(&agent_handler_echo, 0);
+	UT_EQ(agent_client_hello(f.host, &h, TMO), 0);
+	UT_EQ(uf_msg_send_error(f.host, TMO, UFAGENT__ERROR_CODE__ERROR_INTERNAL, "host gives up"), 0);
+	UT_EQ(fd_result(&f, 0), -ECONNABORTED);
+	close(f.host);
+}
+
+UT_TEST(agent_serve_fd_init_then_invoke)
+{
+	struct fd_srv f = fd_start(&t_handler, 0);
+	struct agent_hello h;
+	UT_EQ(agent_client_hello(f.host, &h, TMO), 0);
+	const char *env[] = { "A=b=c" };
+	struct agent_init_req good = { .runtime = "native", .handler = "h.so", .env = env, .n_env = 1 };
+	struct agent_init_result res;
+	UT_EQ(agent_client_init(f.host, &good, &res, TMO), 0);
+	UT_ASSERT(res.ok);
+	struct agent_result r;
+	UT_EQ(agent_client_invoke(f.host, "c1", "yo", 2, 0, &r), 0);
+	UT_ASSERT(r.status == 201 && r.body_len == 5 && memcmp(r.body, "ok:yo", 5) == 0);
+	agent_result_free(&r);
+	UT_EQ(agent_client_shutdown(f.host, 255, TMO), 0);
+	UT_EQ(fd_result(&f, 0), 255);
+	close(f.host);
+}
+
+UT_TEST(agent_serve_fd_bad_arguments)
+{
+	struct agent_server_opts o = { .handler = &agent_handler_echo, .quiet = 1 };
+	struct agent_handler no_invoke = { .name = "x" };
+	struct agent_server_opts bad = { .handler = &no_invoke, .quiet = 1 };
+	UT_EQ(agent_server_serve_fd(-1, &o), -EINVAL);
+	UT_EQ(agent_server_serve_fd(0, &bad), -EINVAL);
+	UT_EQ(agent_server_serve_fd(0, NULL), -EINVAL);
 }
