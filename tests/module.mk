@@ -12,3 +12,10 @@ UNIT_TESTS += $(ITESTS)
 $(BUILD)/tests/vsock-itest: $(call obj,tests/integration/vsock_itest.c $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LDLIBS)
+
+# Copy-on-write clones of a snapshotted Linux guest (tests/integration/fork.sh).
+ITEST_SRCS := tests/integration/itest.c
+UNIT_TESTS += $(BUILD)/tests/fork-itest
+$(BUILD)/tests/fork-itest: $(call obj,tests/integration/fork_itest.c $(ITEST_SRCS) $(HOST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LDLIBS)
