@@ -9,7 +9,7 @@ $(BUILD)/tests/unit-tests: $(call obj,$(UT_SRCS) $(HOST_LIB_SRCS))
 # Guest integration tests written in C (run through tools/kvm-run).
 ITESTS := $(BUILD)/tests/vsock-itest
 UNIT_TESTS += $(ITESTS)
-$(BUILD)/tests/vsock-itest: $(call obj,tests/integration/vsock_itest.c $(HOST_LIB_SRCS))
+$(BUILD)/tests/vsock-itest: $(call obj,tests/integration/vsock_itest.c tests/integration/itest.c $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LDLIBS)
 

@@ -7,8 +7,8 @@
  *
  * Closes with "N passed, N failed".
  */
-#include "proto/agent_client.h"
 #include "proto/frame.h"
+#include "tests/integration/itest.h"
 #include "vmm/err.h"
 #include "vmm/vm_thread.h"
 #include "vmm/vsock_host.h"
@@ -22,19 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CMDLINE "console=ttyS0 quiet panic=-1 reboot=k nomodule pci=off tsc=reliable no_timer_check rdinit=/init"
-#define IO_MS   120000
-
 static struct vmm_vm_thread vt;
-static __thread char failmsg[512];
-
-#define CHECK(cond, ...)                                                          \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			snprintf(failmsg, sizeof(failmsg), __VA_ARGS__);          \
-			return -1;                                                \
-		}                                                                 \
-	} while (0)
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void)
@@ -45,56 +33,9 @@ static uint64_t rnd(void)
 	return rng_state;
 }
 
-static uint64_t fnv(const uint8_t *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	while (n--)
-		h = (h ^ *p++) * 0x100000001b3ull;
-	return h;
-}
-
-static void fill(uint8_t *p, size_t n, uint64_t seed)
-{
-	uint64_t x = seed | 1;
-	for (size_t i = 0; i < n; i++) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
 static int open_agent(int *fd)
 {
-	int r = vsock_host_connect_wait(vt.vm.vsock, UF_AGENT_VSOCK_PORT, 10000, fd);
-	CHECK(r == 0, "connect to the agent: %s", strerror(-r));
-	struct agent_hello h;
-	r = agent_client_hello(*fd, &h, IO_MS);
-	if (r) {
-		close(*fd);
-		CHECK(0, "hello: %s", strerror(-r));
-	}
-	CHECK(h.version == UF_AGENT_PROTO_VERSION, "hello version %u", h.version);
-	return 0;
-}
-
-/* One echo round trip of `len` bytes, verified by hash and bytes. */
-static int echo(int fd, size_t len, uint64_t seed)
-{
-	static __thread uint8_t *buf;
-	if (!buf)
-		buf = malloc(UF_AGENT_MAX_PAYLOAD);
-	fill(buf, len, seed);
-	struct agent_result res;
-	char id[32];
-	snprintf(id, sizeof(id), "c%llx", (unsigned long long)seed);
-	int r = agent_client_invoke(fd, id, buf, len, 0, &res);
-	CHECK(r == 0, "invoke of %zu bytes: %s", len, strerror(-r));
-	int ok = res.status == 200 && res.body_len == len &&
-		 fnv(res.body, res.body_len) == fnv(buf, len) && memcmp(res.body, buf, len) == 0;
-	size_t got = res.body_len;
-	uint32_t st = res.status;
-	agent_result_free(&res);
-	CHECK(ok, "echo of %zu bytes came back as %zu bytes, status %u, or differs", len, got, st);
-	return 0;
+	return itest_open_agent(&vt.vm, fd);
 }
 
 static int t_hello_and_ping(void)
@@ -102,7 +43,7 @@ static int t_hello_and_ping(void)
 	int fd;
 	if (open_agent(&fd))
 		return -1;
-	int r = agent_client_ping(fd, IO_MS);
+	int r = agent_client_ping(fd, ITEST_IO_MS);
 	close(fd);
 	CHECK(r == 0, "ping: %s", strerror(-r));
 	return 0;
@@ -128,7 +69,7 @@ static int t_roundtrips_0_to_6mib(void)
 			else
 				len = (size_t)(rnd() % (1u << (rnd() % 17)));  /* log-uniform to 64 KiB */
 			total += len;
-			if (echo(fd, len, (uint64_t)k + 1)) {
+			if (itest_echo(fd, len, (uint64_t)k + 1)) {
 				close(fd);
 				return -1;
 			}
@@ -154,7 +95,7 @@ static void *conc_worker(void *p)
 		return NULL;
 	}
 	struct agent_hello h;
-	if (agent_client_hello(fd, &h, IO_MS)) {
+	if (agent_client_hello(fd, &h, ITEST_IO_MS)) {
 		snprintf(a->msg, sizeof(a->msg), "hello failed");
 		close(fd);
 		return NULL;
@@ -163,8 +104,8 @@ static void *conc_worker(void *p)
 	for (int i = 0; i < 40; i++) {
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 		size_t len = (size_t)((x >> 33) % 65536);
-		if (echo(fd, len, x)) {
-			snprintf(a->msg, sizeof(a->msg), "%s", failmsg);
+		if (itest_echo(fd, len, x)) {
+			snprintf(a->msg, sizeof(a->msg), "%s", itest_failmsg);
 			close(fd);
 			return NULL;
 		}
@@ -224,7 +165,7 @@ static int t_host_closes_mid_transfer(void)
 	CHECK(r == 0, "writing half a frame: %s", strerror(-r));
 	if (open_agent(&fd))
 		return -1;
-	r = echo(fd, 100000, 42);
+	r = itest_echo(fd, 100000, 42);
 	close(fd);
 	return r;
 }
@@ -246,7 +187,7 @@ static int t_guest_closes_mid_transfer(void)
 		wr = write_all(fd, junk, 1 << 20);
 	free(junk);
 	uf_env *env = NULL;
-	r = uf_msg_recv(fd, &env, IO_MS);
+	r = uf_msg_recv(fd, &env, ITEST_IO_MS);
 	int got_error = r == 0 && env->msg_case == UFAGENT__ENVELOPE__MSG_ERROR;
 	uf_msg_free(env);
 	close(fd);
@@ -254,7 +195,7 @@ static int t_guest_closes_mid_transfer(void)
 	CHECK(got_error, "expected an Error frame before the close (recv: %d)", r);
 	if (open_agent(&fd))
 		return -1;
-	r = echo(fd, 4096, 7);
+	r = itest_echo(fd, 4096, 7);
 	close(fd);
 	return r;
 }
@@ -268,14 +209,14 @@ static int t_slow_reader_credit_stall(void)
 		return -1;
 	size_t len = 6u << 20;
 	uint8_t *ev = malloc(len);
-	fill(ev, len, 99);
+	itest_fill(ev, len, 99);
 	uf_env env = UFAGENT__ENVELOPE__INIT;
 	Ufagent__Invoke inv = UFAGENT__INVOKE__INIT;
 	inv.call_id = "slow";
 	inv.event.data = ev;
 	inv.event.len = len;
 	uf_msg_wrap(&env, UFAGENT__ENVELOPE__MSG_INVOKE, &inv);
-	int r = uf_msg_send(fd, &env, IO_MS);
+	int r = uf_msg_send(fd, &env, ITEST_IO_MS);
 	if (r) {
 		free(ev);
 		close(fd);
@@ -331,7 +272,7 @@ static int t_shutdown_powers_off(void)
 	int fd;
 	if (open_agent(&fd))
 		return -1;
-	int r = agent_client_shutdown(fd, 42, IO_MS);
+	int r = agent_client_shutdown(fd, 42, ITEST_IO_MS);
 	close(fd);
 	CHECK(r == 0, "shutdown: %s", strerror(-r));
 	r = vmm_vm_thread_join(&vt, 60ull * 1000000000ull);
@@ -340,10 +281,7 @@ static int t_shutdown_powers_off(void)
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
+static const struct itest_case cases[] = {
 	{"hello_and_ping", t_hello_and_ping},
 	{"roundtrips_0_to_6mib", t_roundtrips_0_to_6mib},
 	{"16_concurrent_connections", t_16_concurrent_connections},
@@ -363,29 +301,12 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	struct vmm_vm_config cfg = {.mem_size = 256ull << 20, .console_fd = STDERR_FILENO,
 				    .vsock_cid = 3};
-	if (vmm_vm_thread_start(&vt, &cfg, argv[1], argv[2], CMDLINE, 120ull * 1000000000ull)) {
+	if (vmm_vm_thread_start(&vt, &cfg, argv[1], argv[2], ITEST_CMDLINE, 120ull * 1000000000ull)) {
 		fprintf(stderr, "vsock-itest: %s\n", vmm_strerror());
 		printf("0 passed, 1 failed\n");
 		return 1;
 	}
-	int passed = 0, failed = 0;
-	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-		bool want = argc == 3;
-		for (int a = 3; a < argc; a++)
-			want |= strcmp(argv[a], tests[i].name) == 0;
-		if (!want)
-			continue;
-		uint64_t t0 = vmm_now_ns();
-		failmsg[0] = 0;
-		if (tests[i].fn() == 0) {
-			passed++;
-			printf("ok   %s (%.1f s)\n", tests[i].name, (double)(vmm_now_ns() - t0) / 1e9);
-		} else {
-			failed++;
-			printf("FAIL %s: %s\n", tests[i].name, failmsg);
-		}
-	}
+	int rc = itest_main(argc, argv, 3, cases, sizeof(cases) / sizeof(cases[0]));
 	vmm_vm_thread_release(&vt);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return rc;
 }
