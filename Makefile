@@ -26,6 +26,7 @@ endif
 # Guest binaries: no sanitizers, plain flags.
 GCFLAGS    := -O2 -g -std=gnu11 $(CFLAGS_WARN) -D_GNU_SOURCE -I. -I$(GBUILD)/gen -MMD -MP
 
+NPROC      := $(shell nproc 2>/dev/null || echo 2)
 UNIFORK_CACHE ?= $(HOME)/.cache/unifork
 export UNIFORK_CACHE
 
@@ -73,22 +74,22 @@ deps:
 # dependencies, build everything and then run.
 test:
 	@tools/deps.sh
-	$(MAKE) all
-	$(MAKE) SAN=1 host
+	$(MAKE) -j$(NPROC) all
+	$(MAKE) -j$(NPROC) SAN=1 host
 	tests/run
 
 unit:
-	$(MAKE) host
+	$(MAKE) -j$(NPROC) host
 	tests/run --unit-only
 
 run:
 	@tools/deps.sh
-	$(MAKE) all
+	$(MAKE) -j$(NPROC) all
 	tools/run-example
 
 bench:
 	@tools/deps.sh
-	$(MAKE) all
+	$(MAKE) -j$(NPROC) all
 	bench/run
 
 clean:
