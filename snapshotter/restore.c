@@ -3,6 +3,7 @@
 #include "snapshotter/snapshot.h"
 #include "snapshotter/devices.h"
 #include "vmm/err.h"
+#include "vmm/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,45 +22,17 @@ static uint64_t us_since(uint64_t t0)
 static int read_meta(const char *dir, uint8_t **buf, size_t *len)
 {
 	char path[PATH_MAX];
-	int ret;
 	int k = snprintf(path, sizeof(path), "%s/" SNAP_META_FILE, dir);
 	if (k < 0 || (size_t)k >= sizeof(path))
 		return vmm_err(-ENAMETOOLONG, "%s: path too long", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return vmm_errno(-errno, "%s", path);
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		ret = vmm_errno(-errno, "%s: stat", path);
-		goto out_close;
+	int ret = vmm_read_file("snapshot metadata", path, SNAP_META_MAX, buf, len);
+	if (ret == -EFBIG || ret == -EIO)
+		return -EBADMSG;        /* not a metadata file: the context says why */
+	if (ret == 0 && *len == 0) {
+		free(*buf);
+		*buf = NULL;
+		return vmm_err(-EBADMSG, "%s: empty, not a metadata file", path);
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > SNAP_META_MAX) {
-		ret = vmm_err(-EBADMSG, "%s: %lld bytes, not a metadata file (empty, or over %u MiB)",
-			      path, (long long)st.st_size, SNAP_META_MAX >> 20);
-		goto out_close;
-	}
-	*len = (size_t)st.st_size;
-	if (!(*buf = malloc(*len))) {
-		ret = vmm_err(-ENOMEM, "%s: out of memory", path);
-		goto out_close;
-	}
-	size_t off = 0;
-	while (off < *len) {
-		ssize_t n = read(fd, *buf + off, *len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n < 0 ? vmm_errno(-errno, "%s: read", path)
-				    : vmm_err(-EBADMSG, "%s: shrank while reading", path);
-			free(*buf);
-			*buf = NULL;
-			goto out_close;
-		}
-		off += (size_t)n;
-	}
-	ret = 0;
-out_close:
-	close(fd);
 	return ret;
 }
 

@@ -2,6 +2,7 @@
 #include "vmm/vm.h"
 #include "vmm/cpu.h"
 #include "vmm/err.h"
+#include "vmm/fileio.h"
 #include "vmm/layout.h"
 #include "vmm/mptable.h"
 #include "vmm/virtio_mmio.h"
@@ -110,48 +111,6 @@ int vmm_vm_add_mmio(struct vmm_vm *vm, uint64_t base, uint64_t size, vmm_mmio_fn
 	return 0;
 }
 
-/* Read a whole file; *buf is malloc'd and owned by the caller. */
-static int read_file(const char *what, const char *path, uint8_t **buf, size_t *len)
-{
-	int ret;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return vmm_errno(-errno, "%s %s", what, path);
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		ret = vmm_errno(-errno, "%s %s: stat", what, path);
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > VMM_FILE_MAX) {
-		ret = vmm_err(-EINVAL, "%s %s: not a regular file under 2 GiB", what, path);
-		goto out_close;
-	}
-	*len = (size_t)st.st_size;
-	*buf = malloc(*len ? *len : 1);
-	if (!*buf) {
-		ret = vmm_err(-ENOMEM, "%s %s: out of memory", what, path);
-		goto out_close;
-	}
-	size_t off = 0;
-	while (off < *len) {
-		ssize_t n = read(fd, *buf + off, *len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n < 0 ? vmm_errno(-errno, "%s %s: read", what, path)
-				    : vmm_err(-EIO, "%s %s: shrank while reading", what, path);
-			free(*buf);
-			*buf = NULL;
-			goto out_close;
-		}
-		off += (size_t)n;
-	}
-	ret = 0;
-out_close:
-	close(fd);
-	return ret;
-}
-
 int vmm_vm_boot(struct vmm_vm *vm, const char *kernel_path, const char *initrd_path,
 		const char *cmdline)
 {
@@ -159,9 +118,9 @@ int vmm_vm_boot(struct vmm_vm *vm, const char *kernel_path, const char *initrd_p
 	uint8_t *k = NULL, *rd = NULL;
 	size_t klen = 0, rdlen = 0;
 
-	if ((ret = read_file("kernel", kernel_path, &k, &klen)))
+	if ((ret = vmm_read_file("kernel", kernel_path, VMM_FILE_MAX, &k, &klen)))
 		return ret;
-	if (initrd_path && (ret = read_file("initrd", initrd_path, &rd, &rdlen)))
+	if (initrd_path && (ret = vmm_read_file("initrd", initrd_path, VMM_FILE_MAX, &rd, &rdlen)))
 		goto out;
 	/* Devices on the MMIO window are declared on the command line. */
 	char *full = NULL;
