@@ -6,11 +6,11 @@
  *
  *   fork-itest KERNEL INITRD [TEST...]     (through tools/kvm-run)
  *
- * FORK_ITEST_CLONES sets how many clones many_clones makes (default 200).
- * In the KVM sandbox runs of 200 froze the whole sandbox VM after 40-100
- * clones (first in kthread_stop() of KVM's NX-hugepage recovery thread,
- * which tools/sandbox/init.c now disables; a freeze remains), so make test
- * runs 20; on hardware KVM run the full 200.  ITEST_VERBOSE=1 logs steps.
+ * FORK_ITEST_CLONES sets how many clones many_clones makes (default 200;
+ * ~20 s in the KVM sandbox).  ITEST_VERBOSE=1 logs each step.  (In the
+ * sandbox, destroying VMs back to back used to hang in kthread_stop() of
+ * KVM's NX-hugepage recovery thread: tools/sandbox/init.c loads kvm with
+ * nx_huge_pages=never.)
  *
  * Today a clone is a VM created and restored from the snapshot on demand
  * (snap_vm_thread_start); the pre-built shell pool of forker/ is not yet
