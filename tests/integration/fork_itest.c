@@ -7,7 +7,11 @@
  *   fork-itest KERNEL INITRD [TEST...]     (through tools/kvm-run)
  *
  * FORK_ITEST_CLONES sets how many clones many_clones makes (default 200;
- * ~20 s in the KVM sandbox).  ITEST_VERBOSE=1 logs each step.  (In the
+ * ~20 s in the KVM sandbox; make test runs 20).  Known bug: about one clone
+ * in 800 stopped answering in the sandbox a few requests after its Fixup
+ * (hello, fixup and "rand" answered, "time" never did): a wakeup lost after
+ * restore, on the vsock or timer path; not found yet.  A stuck clone fails
+ * its test after CLONE_IO_MS.  ITEST_VERBOSE=1 logs each step.  (In the
  * sandbox, destroying VMs back to back used to hang in kthread_stop() of
  * KVM's NX-hugepage recovery thread: tools/sandbox/init.c loads kvm with
  * nx_huge_pages=never.)
@@ -33,6 +37,7 @@
 #define NCLONES_MAX 1000
 static int nclones = 200;          /* FORK_ITEST_CLONES overrides */
 #define SEC        1000000000ull
+#define CLONE_IO_MS 20000         /* a clone answers in ms; 20 s means stuck */
 
 static char work[PATH_MAX], tdir[PATH_MAX + 16], cdir[PATH_MAX + 16];
 static const char *kernel, *initrd;
@@ -71,7 +76,7 @@ static int clone_start(struct clone *c, const char *dir)
 	CHECK(getrandom(ent, sizeof(ent), 0) == (ssize_t)sizeof(ent), "getrandom");
 	struct agent_fixup_ack ack;
 	STEP("fixup");
-	r = agent_client_fixup(c->fd, ent, sizeof(ent), realtime_ns(), &ack, ITEST_IO_MS);
+	r = agent_client_fixup(c->fd, ent, sizeof(ent), realtime_ns(), &ack, CLONE_IO_MS);
 	CHECK(r == 0, "fixup: %s", strerror(-r));
 	CHECK(ack.ok, "fixup refused: entropy %d, reseed %d, clock %d", ack.entropy_errno,
 	      ack.reseed_errno, ack.clock_errno);
