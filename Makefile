@@ -52,6 +52,10 @@ include vmm/module.mk
 include forker/module.mk
 include guest-agent/module.mk
 include guest/module.mk
+include gateway/module.mk
+include runtimed/module.mk
+include cli/module.mk
+include functions/module.mk
 include tests/module.mk
 include bench/module.mk
 include tests/fuzz/module.mk

@@ -11,7 +11,9 @@ PKGS=(
 	libseccomp-dev
 	linux-source-6.1 bc flex bison libelf-dev libssl-dev xz-utils cpio  # guest kernel
 	qemu-system-x86                                 # the KVM sandbox and the QEMU peer
-	python3 jq                                      # test and bench scripts
+	python3 jq curl                                 # test and bench scripts
+	libpython3.11-dev python3.11                    # the python runtime (embedded; stdlib packed into the guest)
+	wrk gnuplot-nox criu                            # benchmarks and their peers
 )
 
 missing=()

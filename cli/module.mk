@@ -1,0 +1,1 @@
+# cli/ — (filled in by its component; see DESIGN.md §3)

@@ -1,0 +1,1 @@
+# functions/ — (filled in by its component; see DESIGN.md §3)

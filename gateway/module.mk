@@ -1,0 +1,1 @@
+# gateway/ — (filled in by its component; see DESIGN.md §3)

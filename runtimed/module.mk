@@ -1,0 +1,1 @@
+# runtimed/ — (filled in by its component; see DESIGN.md §3)
