@@ -1,0 +1,57 @@
+/* clone.h — the worker's one way of making and unmaking a Linux clone of a
+ * template: restore it (copy-on-write), connect to its agent over vsock,
+ * read the Hello and send the post-clone Fixup (fresh entropy, our wall
+ * clock).  Everything else in the worker goes through these two calls, so
+ * switching clone-making to the forker's shell pool touches this file only.
+ *
+ * A template (struct worker_tmpl) is a verified, open snapshot: any number
+ * of threads may clone it at once.  A clone belongs to one thread at a time;
+ * worker_clone_destroy() stops its vCPU, joins its thread, closes the agent
+ * connection and releases the VM (safe on a clone whose start failed).
+ * Errors: 0 or -errno with one line in vmm_strerror().
+ */
+#ifndef UF_WORKER_CLONE_H
+#define UF_WORKER_CLONE_H
+
+#include <stdint.h>
+
+#include "snapshotter/snapshot.h"
+#include "vmm/vm_thread.h"
+
+#define WORKER_VSOCK_CID   3u
+/* How long a fresh clone's agent has to connect, say Hello and Fixup. */
+#define WORKER_CLONE_IO_MS 20000
+
+struct worker_tmpl {
+	struct snap_image img;
+	struct vmm_vm_config cfg;       /* memory and CID from the image */
+	char dir[4096];
+};
+
+/* Open and verify the snapshot in `dir` (origin: expected sha256s, NULL or
+ * zeros for unchecked).  -ESTALE when it was made from other artifacts. */
+int worker_tmpl_open(struct worker_tmpl *t, const char *dir, const struct snap_origin *origin)
+	__attribute__((warn_unused_result));
+void worker_tmpl_close(struct worker_tmpl *t);
+
+struct worker_clone {
+	struct vmm_vm_thread t;
+	int fd;                         /* agent connection, -1 when none */
+	bool started;                   /* t holds a VM */
+	uint64_t created_ns;            /* vmm_now_ns() when it became usable */
+	uint64_t restore_us;            /* restore + connect + fixup */
+	char runtime[64];               /* from the agent's Hello */
+	int hello_state;                /* Ufagent__AgentState */
+};
+
+int worker_clone_start(struct worker_clone *c, const struct worker_tmpl *t)
+	__attribute__((warn_unused_result));
+/* Kill the clone (if it still runs) and release everything it holds. */
+void worker_clone_destroy(struct worker_clone *c);
+/* Stop the clone's vCPU and join its thread, keeping the VM (for a
+ * snapshot of it); the agent connection is closed first. */
+int worker_clone_pause(struct worker_clone *c) __attribute__((warn_unused_result));
+/* Has the clone's VM stopped running (guest crash, power off)? */
+bool worker_clone_dead(struct worker_clone *c);
+
+#endif
