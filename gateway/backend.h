@@ -28,7 +28,9 @@
  * timeout (504) bounds that; a backend that is shutting down completes
  * with 503.
  *
- * Any op may be NULL: the gateway then answers 501 "not_implemented".
+ * Any op may be NULL: the gateway then answers 501 "not_implemented",
+ * except `ready` (NULL: always ready) and `metrics` (NULL: only the
+ * gateway's own metrics).
  *
  * Synchronous ops return an HTTP status.  2xx: `*out` (where present) is a
  * new jansson reference the gateway takes over and serialises as the body.
@@ -161,7 +163,8 @@ struct gw_deploy_result {
 	const char *error_message;
 	/* 200/201 body: a jansson object describing the function, or NULL
 	 * (then {"name":...,"status":"created"|"updated"}).  gw_deploy_done()
-	 * takes a reference of its own (json_incref); the caller keeps its. */
+	 * serialises it before returning and keeps no reference: the caller
+	 * still owns it (and must not change it during the call). */
 	json_t *function;
 };
 

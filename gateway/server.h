@@ -18,6 +18,7 @@
 
 #include "gateway/backend.h"
 
+/* Zero sizes and timeouts (and a NULL listen) take the defaults below. */
 struct gw_config {
 	const char *listen;             /* "host:port" (IPv4, or [v6]:port); port 0 = ephemeral */
 	const char *token;              /* bearer token for the control plane; NULL or "" = no auth */
@@ -40,8 +41,11 @@ void gw_config_defaults(struct gw_config *cfg);
 struct gw_server;
 
 /* Bind, listen and start serving on `loop` (must be called on its thread).
+ * Sets SIGPIPE to SIG_IGN if it is at its default (libuv writes with
+ * write(2); a peer gone mid-response must not kill the daemon).
  * cfg is copied (strings too); ops and ctx must outlive the server.
- * Returns 0 or -errno with vmm_err() context (bad address, bind failure). */
+ * Returns 0 or -errno with vmm_err() context (bad address, bind failure);
+ * on failure the memory is released on the loop's next turn. */
 int gw_server_start(uv_loop_t *loop, const struct gw_config *cfg, const struct gw_ops *ops,
 		    void *ctx, struct gw_server **out) __attribute__((warn_unused_result));
 
