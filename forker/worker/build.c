@@ -17,8 +17,9 @@
  *
  *   uf-worker build --templates DIR --kernel FILE --initrd FILE [--agent FILE]
  *                   --out DIR --runtime NAME [--package FILE] [--handler H]
- *                   [--env K=V]... [--mem-mb N] [--timeout-ms N] [--fd N]
- *                   [--cmdline STR]
+ *                   [--env K=V]... [--env-file FILE] [--mem-mb N]
+ *                   [--timeout-ms N] [--fd N] [--cmdline STR]
+ * (--env-file: KEY=VALUE entries each ended by a NUL byte.)
  */
 #include "forker/worker/worker.h"
 #include "forker/worker/build.h"

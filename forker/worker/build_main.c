@@ -87,12 +87,36 @@ static int answer(int fd, const struct build_out *o)
 	return r;
 }
 
+/* KEY=VALUE entries separated by NUL bytes (values may hold newlines). */
+static int read_env_file(const char *path, struct build_req *q, const char **env, uint8_t **buf)
+{
+	size_t len;
+	if (vmm_read_file("env file", path, 4u << 20, buf, &len)) {
+		fprintf(stderr, "uf-worker: %s\n", vmm_strerror());
+		return -1;
+	}
+	if (len && (*buf)[len - 1] != 0) {
+		fprintf(stderr, "uf-worker: %s: last entry not NUL-terminated\n", path);
+		return -1;
+	}
+	for (size_t off = 0; off < len;) {
+		const char *e = (const char *)*buf + off;
+		if (q->n_env == MAX_ENV || e[0] == '=' || !strchr(e, '=')) {
+			fprintf(stderr, "uf-worker: %s: bad entry\n", path);
+			return -1;
+		}
+		env[q->n_env++] = e;
+		off += strlen(e) + 1;
+	}
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: uf-worker build --templates DIR --kernel FILE --initrd FILE [--agent FILE]\n"
 		"         --out DIR --runtime NAME [--package FILE] [--handler H] [--env K=V]...\n"
-		"         [--mem-mb N] [--timeout-ms N] [--fd N] [--cmdline STR]\n");
+		"         [--env-file FILE] [--mem-mb N] [--timeout-ms N] [--fd N] [--cmdline STR]\n");
 }
 
 int worker_build_main(int argc, char **argv)
@@ -104,12 +128,13 @@ int worker_build_main(int argc, char **argv)
 		{"package", required_argument, 0, 'p'},   {"handler", required_argument, 0, 'H'},
 		{"env", required_argument, 0, 'e'},       {"mem-mb", required_argument, 0, 'm'},
 		{"timeout-ms", required_argument, 0, 't'}, {"fd", required_argument, 0, 'f'},
-		{"cmdline", required_argument, 0, 'c'},   {0, 0, 0, 0},
+		{"cmdline", required_argument, 0, 'c'},   {"env-file", required_argument, 0, 'E'},
+		{0, 0, 0, 0},
 	};
 	static const char *env[MAX_ENV];
 	struct build_req q = {.cmdline = BUILD_DEFAULT_CMDLINE, .handler = "", .mem_mb = 128,
 			      .timeout_ms = 3000, .env = env};
-	const char *agent = NULL, *pkg = NULL;
+	const char *agent = NULL, *pkg = NULL, *envfile = NULL;
 	long fd = -1;
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -124,6 +149,7 @@ int worker_build_main(int argc, char **argv)
 		case 'p': pkg = optarg; break;
 		case 'H': q.handler = optarg; break;
 		case 'c': q.cmdline = optarg; break;
+		case 'E': envfile = optarg; break;
 		case 'e':
 			if (q.n_env == MAX_ENV || !strchr(optarg, '=') || optarg[0] == '=') {
 				usage();
@@ -151,6 +177,9 @@ int worker_build_main(int argc, char **argv)
 	if (hash("kernel", q.kernel, q.origin.kernel) || hash("initrd", q.initrd, q.origin.initrd) ||
 	    hash("agent", agent, q.origin.agent))
 		return 1;
+	uint8_t *ebuf = NULL;
+	if (envfile && read_env_file(envfile, &q, env, &ebuf))
+		return 2;
 	uint8_t *pbuf = NULL;
 	size_t plen = 0;
 	if (pkg && vmm_read_file("package", pkg, MAX_PACKAGE, &pbuf, &plen)) {
@@ -164,6 +193,7 @@ int worker_build_main(int argc, char **argv)
 	struct build_out o;
 	int r = worker_build(&q, &o);
 	free(pbuf);
+	free(ebuf);
 	if (r)
 		fprintf(stderr, "uf-worker: build of %s: %s\n", q.out, o.message);
 	answer((int)fd, &o);

@@ -1,0 +1,132 @@
+/* metrics.c — per-function counters and histograms, Prometheus text
+ * (contract in metrics.h). */
+#include "runtimed/metrics.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const double bounds[RT_HIST_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+	0.25, 0.5, 1, 2.5, 5, 10, 30, 120,
+};
+static const char *const throttle_names[RT_THROTTLE_N] = {"max_instances", "memory", "not_ready"};
+static const char *const start_names[RT_START_N] = {"clone", "warm", "reset"};
+
+void rt_hist_observe(struct rt_hist *h, double s)
+{
+	h->count++;
+	h->sum += s;
+	for (int i = 0; i < RT_HIST_BUCKETS; i++)
+		if (s <= bounds[i]) {
+			h->le[i]++;
+			break;
+		}
+}
+
+void rt_metrics_invocation(struct rt_fmetrics *m, uint32_t code, int start, uint64_t duration_us,
+			   uint64_t restore_us, uint64_t queue_us)
+{
+	uint32_t i;
+	for (i = 0; i < m->ncodes && m->codes[i].code != code; i++)
+		;
+	if (i == m->ncodes && m->ncodes < RT_CODES_MAX)
+		m->codes[m->ncodes++].code = code;
+	if (i < m->ncodes)
+		m->codes[i].n++;
+	if (start < 0)
+		return; /* no instance ran it: no timings */
+	if (start < RT_START_N)
+		m->starts[start]++;
+	rt_hist_observe(&m->duration, (double)duration_us / 1e6);
+	rt_hist_observe(&m->queue, (double)queue_us / 1e6);
+	if (start == RT_START_CLONE)
+		rt_hist_observe(&m->restore, (double)restore_us / 1e6);
+	m->recent_us[m->recent_head] = duration_us;
+	m->recent_head = (m->recent_head + 1) % RT_RECENT;
+	if (m->recent_n < RT_RECENT)
+		m->recent_n++;
+}
+
+uint64_t rt_metrics_total(const struct rt_fmetrics *m)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < m->ncodes; i++)
+		n += m->codes[i].n;
+	return n;
+}
+
+static void hist(struct gw_buf *b, const char *name, const char *fn, const struct rt_hist *h)
+{
+	uint64_t cum = 0;
+	for (int i = 0; i < RT_HIST_BUCKETS; i++) {
+		cum += h->le[i];
+		gw_buf_printf(b, "%s_bucket{function=\"%s\",le=\"%g\"} %llu\n", name, fn, bounds[i],
+			      (unsigned long long)cum);
+	}
+	gw_buf_printf(b, "%s_bucket{function=\"%s\",le=\"+Inf\"} %llu\n", name, fn,
+		      (unsigned long long)h->count);
+	gw_buf_printf(b, "%s_sum{function=\"%s\"} %.6f\n", name, fn, h->sum);
+	gw_buf_printf(b, "%s_count{function=\"%s\"} %llu\n", name, fn, (unsigned long long)h->count);
+}
+
+static void head(struct gw_buf *b, int first, const char *name, const char *type, const char *help)
+{
+	if (first)
+		gw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Function names are [a-z0-9_-]: nothing to escape in label values. */
+void rt_metrics_write(struct gw_buf *b, const char *fn, const struct rt_fmetrics *m,
+		      const struct rt_pool_gauges *g, int first)
+{
+	head(b, first, "uf_invocations_total", "counter", "Invocations answered, by HTTP status.");
+	for (uint32_t i = 0; i < m->ncodes; i++)
+		gw_buf_printf(b, "uf_invocations_total{function=\"%s\",code=\"%u\"} %llu\n", fn,
+			      m->codes[i].code, (unsigned long long)m->codes[i].n);
+	head(b, first, "uf_invocation_duration_seconds", "histogram",
+	     "Invoke sent to the agent until its Result.");
+	hist(b, "uf_invocation_duration_seconds", fn, &m->duration);
+	head(b, first, "uf_restore_duration_seconds", "histogram",
+	     "Clone restored, connected and fixed up (cold starts).");
+	hist(b, "uf_restore_duration_seconds", fn, &m->restore);
+	head(b, first, "uf_queue_wait_seconds", "histogram", "Call admitted until a clone was in hand.");
+	hist(b, "uf_queue_wait_seconds", fn, &m->queue);
+	head(b, first, "uf_starts_total", "counter", "Instances that served calls, by start type.");
+	for (int i = 0; i < RT_START_N; i++)
+		gw_buf_printf(b, "uf_starts_total{function=\"%s\",type=\"%s\"} %llu\n", fn,
+			      start_names[i], (unsigned long long)m->starts[i]);
+	head(b, first, "uf_throttled_total", "counter", "Calls refused before reaching an instance.");
+	for (int i = 0; i < RT_THROTTLE_N; i++)
+		gw_buf_printf(b, "uf_throttled_total{function=\"%s\",reason=\"%s\"} %llu\n", fn,
+			      throttle_names[i], (unsigned long long)m->throttled[i]);
+	head(b, first, "uf_worker_restarts_total", "counter", "Worker processes restarted after dying.");
+	gw_buf_printf(b, "uf_worker_restarts_total{function=\"%s\"} %llu\n", fn,
+		      (unsigned long long)m->worker_restarts);
+	head(b, first, "uf_pool_instances", "gauge", "Instances of the function's worker.");
+	gw_buf_printf(b, "uf_pool_instances{function=\"%s\",state=\"live\"} %u\n", fn, g->live);
+	gw_buf_printf(b, "uf_pool_instances{function=\"%s\",state=\"warm\"} %u\n", fn, g->warm);
+	gw_buf_printf(b, "uf_pool_instances{function=\"%s\",state=\"busy\"} %u\n", fn, g->busy);
+	head(b, first, "uf_inflight", "gauge", "Calls admitted and not answered yet.");
+	gw_buf_printf(b, "uf_inflight{function=\"%s\"} %u\n", fn, g->inflight);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+json_t *rt_metrics_latency_json(const struct rt_fmetrics *m)
+{
+	uint64_t v[RT_RECENT];
+	uint32_t n = m->recent_n;
+	memcpy(v, m->recent_us, sizeof(v));
+	double p50 = 0, p99 = 0;
+	if (n) {
+		qsort(v, n, sizeof(v[0]), cmp_u64);
+		p50 = (double)v[(n - 1) / 2] / 1000.0;
+		p99 = (double)v[(n * 99 + 99) / 100 - 1] / 1000.0;
+	}
+	return json_pack("{s:I, s:I, s:f, s:f}", "invocations", (json_int_t)rt_metrics_total(m),
+			 "sampled", (json_int_t)n, "p50_ms", p50, "p99_ms", p99);
+}
