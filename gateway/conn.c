@@ -9,6 +9,7 @@
 #include "gateway/session.h"
 
 #define LINGER_MS        2000           /* drain unread input before closing */
+#define FLUSH_MS         10000          /* a peer that does not take the last response */
 #define WRITE_HIGH_WATER (1024 * 1024)  /* stop reading while this much is queued */
 
 struct gw_conn {
@@ -96,7 +97,7 @@ static void on_timer(uv_timer_t *t)
 {
 	struct gw_conn *c = t->data;
 	if (c->closing)
-		close_handles(c);               /* linger over */
+		close_handles(c);               /* flush or linger over */
 	else
 		gw_session_timeout(c->sess);
 }
@@ -121,7 +122,6 @@ static void start_shutdown(struct gw_conn *c)
 		return;
 	c->shut_started = true;
 	c->shut.data = c;
-	uv_timer_stop(&c->timer);
 	if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
 		close_handles(c);
 }
@@ -176,7 +176,7 @@ static void io_close(void *io)
 {
 	struct gw_conn *c = io;
 	c->closing = true;
-	uv_timer_stop(&c->timer);
+	uv_timer_start(&c->timer, on_timer, FLUSH_MS, 0);
 	want_read(c, false);
 	if (c->queued == 0)
 		start_shutdown(c);
