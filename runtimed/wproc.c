@@ -21,6 +21,7 @@ struct rt_wproc {
 	struct uf_frame_dec dec;
 	char rbuf[READ_CHUNK];
 	bool proc_open, sock_open, exited;
+	bool spawn_failed;              /* no exit callback: the child never ran */
 	int64_t exit_status;
 	int term_signal;
 	int pid;
@@ -35,7 +36,8 @@ static void maybe_finish(struct rt_wproc *w)
 {
 	if (w->proc_open || w->sock_open)
 		return;
-	w->cbs.on_exit(w, w->exit_status, w->term_signal, w->arg);
+	if (!w->spawn_failed)
+		w->cbs.on_exit(w, w->exit_status, w->term_signal, w->arg);
 	uf_frame_dec_free(&w->dec);
 	free(w);
 }
@@ -52,11 +54,6 @@ static void sock_closed(uv_handle_t *h)
 	struct rt_wproc *w = h->data;
 	w->sock_open = false;
 	maybe_finish(w);
-}
-
-static void free_closed(uv_handle_t *h)
-{
-	free(h->data);
 }
 
 static void close_sock(struct rt_wproc *w)
@@ -179,10 +176,14 @@ int rt_wproc_spawn(uv_loop_t *loop, char **argv, const struct rt_wproc_cbs *cbs,
 	r = uv_spawn(loop, &w->proc, &o);
 	close(sv[1]);
 	if (r) {
-		/* The socket handle closes asynchronously; no exit callback
-		 * may run for a process that never started. */
-		uf_frame_dec_free(&w->dec);
-		uv_close((uv_handle_t *)&w->sock, free_closed);
+		/* Both handles close asynchronously (libuv wants a process
+		 * handle closed even after a failed spawn); no exit callback
+		 * runs for a child that never started. */
+		w->spawn_failed = true;
+		w->exited = true;
+		w->proc_open = true;
+		uv_close((uv_handle_t *)&w->proc, proc_closed);
+		close_sock(w);
 		return vmm_err(-ENOEXEC, "spawn %s: %s", argv[0], uv_strerror(r));
 	}
 	w->proc_open = true;
