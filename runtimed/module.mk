@@ -28,3 +28,14 @@ $(BUILD)/bin/uf-worker: $(call obj,forker/worker/main.c $(HOST_LIB_SRCS))
 $(BUILD)/bin/runtimed: $(call obj,runtimed/main.c $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LDLIBS)
+
+# The end-to-end suite's own native function (tests/e2e/run.sh deploys it):
+# guest code, built like functions/ builds its examples.
+E2E_PKG := $(GBUILD)/e2e/e2e-native.tar.gz
+GUEST_BINS += $(E2E_PKG)
+$(GBUILD)/e2e/fn/handler.so: tests/e2e/fn/handler.c functions/sdk/unifork.h
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -std=gnu11 $(CFLAGS_WARN) -D_GNU_SOURCE -Ifunctions/sdk -shared -fPIC -o $@ $<
+$(E2E_PKG): $(GBUILD)/e2e/fn/handler.so
+	tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --format=gnu \
+	    -C $(<D) -cf - handler.so | gzip -n -9 >$@.tmp && mv $@.tmp $@
