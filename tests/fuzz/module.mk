@@ -9,8 +9,9 @@
 #                                   seeded from tests/fuzz/<seeds>/)
 #   make fuzz-vsock-seeds           rewrite tests/fuzz/vsock/ from fuzz_vsock.c
 #
-# Targets: fuzz_vsock (vmm/ virtio-mmio + virtqueues + vsock, no KVM) and
-# fuzz_agent_proto (proto/ framing and envelope decoding).
+# Targets: fuzz_vsock (vmm/ virtio-mmio + virtqueues + vsock, no KVM),
+# fuzz_agent_proto (proto/ framing and envelope decoding) and fuzz_http
+# (gateway/ HTTP request path, seeds in tests/fuzz/http/).
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
@@ -45,6 +46,18 @@ $(BUILD)/fuzz/fuzz_agent_proto: $(FUZZ_AGENT_OBJS)
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -lprotobuf-c
 endif
 
+# fuzz_http: the gateway's session layer (parsing, routing, limits, specs,
+# completions) with llhttp; no sockets, no libuv loop (uv_hrtime only).
+FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_http
+FUZZ_HTTP_SRCS := tests/fuzz/fuzz_http.c gateway/buf.c gateway/parser.c gateway/router.c \
+                  gateway/response.c gateway/api.c gateway/auth.c gateway/spec.c gateway/base64.c \
+                  gateway/metrics.c gateway/call.c gateway/core.c gateway/session.c
+$(call fuzzobj,$(FUZZ_HTTP_SRCS)): | $(LLHTTP_HDR)
+$(call fuzzobj,$(LLHTTP_SRCS)): FUZZ_CFLAGS += -Wno-missing-prototypes
+$(BUILD)/fuzz/fuzz_http: $(call fuzzobj,$(FUZZ_HTTP_SRCS) $(LLHTTP_SRCS))
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -luv -ljansson -lpthread
+
 # Seed programs for fuzz_vsock are written by the target's own source.
 .PHONY: fuzz-build fuzz-vsock-seeds
 fuzz-build: $(FUZZ_TARGETS)
@@ -59,7 +72,8 @@ fuzz-vsock-seeds: $(BUILD)/fuzz/gen_vsock_seeds
 
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
-		n=$$(basename $$t); seeds=$$( [ $$n = fuzz_vsock ] && echo tests/fuzz/vsock || echo tests/fuzz/agent ); \
+		n=$$(basename $$t); \
+		case $$n in fuzz_vsock) seeds=tests/fuzz/vsock ;; fuzz_http) seeds=tests/fuzz/http ;; *) seeds=tests/fuzz/agent ;; esac; \
 		mkdir -p $(BUILD)/fuzz/$$n-corpus; \
 		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
 		$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/$$n-corpus $$seeds || exit 1; \
