@@ -56,9 +56,17 @@ int gw_api_precheck(struct gw_core *core, struct gw_request *req)
 
 /* ---- synchronous routes ---- */
 
-static void not_implemented(struct gw_response *resp)
+/* Returns 0: answered synchronously. */
+static int not_implemented(struct gw_response *resp)
 {
 	gw_response_error(resp, 501, "not_implemented", "the backend does not implement this call");
+	return 0;
+}
+
+static int out_of_memory(struct gw_response *resp)
+{
+	gw_response_error(resp, 503, "unavailable", "out of memory");
+	return 0;
 }
 
 /* A synchronous op's status + JSON (or error) into the response. */
@@ -148,8 +156,10 @@ static void serve_logs(struct gw_core *core, const struct gw_request *req, struc
 		gw_response_error(resp, 400, "bad_request", "tail must be an integer in [1, %u]", GW_LOGS_TAIL_MAX);
 		return;
 	}
-	if (!core->ops->logs)
-		return not_implemented(resp);
+	if (!core->ops->logs) {
+		not_implemented(resp);
+		return;
+	}
 	int st = core->ops->logs(core->ctx, req->match.name, tail, &text, &len, &err);
 	if (st >= 200 && st < 300)
 		gw_response_body(resp, 200, "application/x-ndjson", text, text ? len : 0);
@@ -169,8 +179,10 @@ static void serve_pool(struct gw_core *core, const struct gw_request *req, struc
 		gw_response_error(resp, 400, "bad_request", "%s", why);
 		return;
 	}
-	if (!core->ops->set_pool)
-		return not_implemented(resp);
+	if (!core->ops->set_pool) {
+		not_implemented(resp);
+		return;
+	}
 	int st = core->ops->set_pool(core->ctx, req->match.name, &upd, &out, &err);
 	sync_result(resp, st, out, &err);
 }
@@ -181,10 +193,10 @@ static int serve_invoke(struct gw_core *core, struct gw_session *s, struct gw_re
 			struct gw_response *resp)
 {
 	if (!core->ops->invoke)
-		return not_implemented(resp), 0;
+		return not_implemented(resp);
 	struct gw_call *c = gw_call_new(core, GW_CALL_INVOKE);
 	if (!c)
-		return gw_response_error(resp, 503, "unavailable", "out of memory"), 0;
+		return out_of_memory(resp);
 	snprintf(c->name, sizeof(c->name), "%s", req->match.name);
 	gw_core_call_id(core, c->call_id);
 	snprintf(c->content_type, sizeof(c->content_type), "%s",
@@ -210,10 +222,10 @@ static int serve_deploy(struct gw_core *core, struct gw_session *s, struct gw_re
 	char why[256];
 
 	if (!core->ops->deploy)
-		return not_implemented(resp), 0;
+		return not_implemented(resp);
 	struct gw_call *c = gw_call_new(core, GW_CALL_DEPLOY);
 	if (!c)
-		return gw_response_error(resp, 503, "unavailable", "out of memory"), 0;
+		return out_of_memory(resp);
 	snprintf(c->name, sizeof(c->name), "%s", req->match.name);
 	int r = gw_spec_parse(&c->spec, c->name, req->body.data ? req->body.data : "", req->body.len,
 			      why, sizeof(why));
@@ -259,13 +271,13 @@ int gw_api_serve(struct gw_core *core, struct gw_session *s, struct gw_request *
 		return 0;
 	case GW_ROUTE_INFO:
 		if (!core->ops->info)
-			return not_implemented(resp), 0;
+			return not_implemented(resp);
 		st = core->ops->info(core->ctx, &out, &err);
 		sync_result(resp, st, out, &err);
 		return 0;
 	case GW_ROUTE_FUNCTIONS:
 		if (!core->ops->list)
-			return not_implemented(resp), 0;
+			return not_implemented(resp);
 		st = core->ops->list(core->ctx, &out, &err);
 		sync_result(resp, st, out, &err);
 		return 0;
@@ -274,13 +286,13 @@ int gw_api_serve(struct gw_core *core, struct gw_session *s, struct gw_request *
 			return serve_deploy(core, s, req, resp);
 		if (req->method == GW_M_DELETE) {
 			if (!core->ops->remove)
-				return not_implemented(resp), 0;
+				return not_implemented(resp);
 			st = core->ops->remove(core->ctx, name, &err);
 			sync_result(resp, st >= 200 && st < 300 ? 204 : st, NULL, &err);
 			return 0;
 		}
 		if (!core->ops->get)
-			return not_implemented(resp), 0;
+			return not_implemented(resp);
 		st = core->ops->get(core->ctx, name, &out, &err);
 		sync_result(resp, st, out, &err);
 		return 0;

@@ -274,10 +274,12 @@ void gw_session_attach(struct gw_session *s, struct gw_call *call)
 
 void gw_session_call_done(struct gw_session *s, struct gw_call *call)
 {
-	if (s->call != call || s->closed)
+	if (s->call != call)
 		return;
 	s->call = NULL;
 	call->session = NULL;
+	if (s->closed)
+		return;
 	gw_response_free(&s->resp);
 	s->resp = call->resp;                   /* take the response's memory */
 	gw_response_init(&call->resp);

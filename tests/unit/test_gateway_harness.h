@@ -63,6 +63,9 @@ struct gwt {
 };
 
 extern const struct gw_ops gwt_ops;
+/* Complete an invocation: 200, the given body, start type clone, restore
+ * 12 us, duration 34 us. */
+void gwt_echo_result(struct gw_call *call, const void *body, size_t len, const char *ct);
 
 /* Start the gateway (cfg NULL: defaults + GWT_TOKEN) on 127.0.0.1:0. */
 void gwt_start(struct gwt *t, const struct gw_config *cfg);
