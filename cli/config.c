@@ -126,7 +126,12 @@ static int read_token_file(const char *path, char *out, size_t cap, size_t *len)
 	while (n && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' ||
 		     out[n - 1] == '\t'))
 		n--;
-	*len = n;
+	size_t lead = 0;
+	while (lead < n && (out[lead] == ' ' || out[lead] == '\t' || out[lead] == '\n' ||
+			    out[lead] == '\r'))
+		lead++;
+	memmove(out, out + lead, n - lead);
+	*len = n - lead;
 	return 0;
 }
 

@@ -7,7 +7,7 @@
  * CLI speaks plain HTTP only.
  *
  * Token: --token, else $UNIFORK_TOKEN, else the file ${UNIFORK_DATA:-./var}/token
- * (what runtimed generates on first start; trailing whitespace ignored).  A
+ * (what runtimed generates on first start; surrounding whitespace ignored).  A
  * missing file means "no token"; an unreadable one is an error.  A token is
  * refused unless it is 1..4096 visible ASCII characters, so it can never
  * break the Authorization header.
