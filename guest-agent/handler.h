@@ -5,6 +5,8 @@
  *
  * Calls are made one at a time from the server's thread.  A handler keeps
  * whatever state it needs in its own file (it is a singleton in the agent).
+ * The agent in the guest serves agent_handler_runtime (runtime.h), which
+ * answers as echo until an Init picks native, python or exec.
  */
 #ifndef UF_AGENT_HANDLER_H
 #define UF_AGENT_HANDLER_H
@@ -53,6 +55,25 @@ struct agent_reply {
 	size_t logs_len;
 	char content_type[256];     /* UF_AGENT_MAX_NAME */
 	char error[AGENT_REPLY_ERROR_MAX];
+};
+
+/* The states a handler reports through a status callback (numbered as
+ * ufagent.AgentState, which the server maps them to). */
+enum agent_handler_state {
+	AGENT_HANDLER_FRESH = 1,     /* needs an Init before calls */
+	AGENT_HANDLER_READY = 2,     /* calls are served */
+	AGENT_HANDLER_FAILED = 3,    /* the last Init failed */
+};
+
+/* A handler that keeps its own state (the runtime dispatcher,
+ * guest-agent/runtime.h: its runtime is chosen by Init, and a runtime-only
+ * Init leaves it waiting for a second one) reports it through a status
+ * callback given to the server with the handler (agent_server_opts.status
+ * in server.h). */
+struct agent_handler_status {
+	const char *runtime;         /* what Hello reports; never NULL */
+	enum agent_handler_state state;
+	int accepts_init;            /* nonzero: an Init now is served, else refused */
 };
 
 struct agent_handler {

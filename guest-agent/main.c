@@ -12,11 +12,16 @@
  *                   instead of vsock (bench/vsock's QEMU peer;
  *                   guest-agent/transport_serial.h)
  *
+ * The handler is the runtime dispatcher (guest-agent/runtime.h): echo from
+ * boot, then the runtime an Init names (native, python, exec), with the
+ * function unpacked into a tmpfs on /fn.
+ *
  * PID 1 never returns: every path ends in agent_poweroff(), which reports a
  * status on the unifork exit port (also QEMU's isa-debug-exit convention)
  * and falls back to a reboot, which `reboot=k`/`reboot=t` turn into a VM
  * exit in both our VMM and a QEMU microvm run with -no-reboot.
  */
+#include "guest-agent/runtime.h"
 #include "guest-agent/server.h"
 #include "guest-agent/transport_serial.h"
 #include "proto/agent_msg.h"
@@ -24,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,8 +150,14 @@ int main(int argc, char **argv)
 	if (lfd < 0)
 		agent_poweroff(0);
 
-	int st = serial ? agent_serial_run(lfd, &agent_handler_echo)
-			: agent_server_run(lfd, &agent_handler_echo);
+	/* The exec runtime writes to its handler's stdin: a handler that died
+	 * must cost a call (EPIPE), not the agent. */
+	signal(SIGPIPE, SIG_IGN);
+	struct agent_server_opts opts = {
+		.handler = &agent_handler_runtime,
+		.status = agent_runtime_status,
+	};
+	int st = serial ? agent_serial_run_opts(lfd, &opts) : agent_server_run_opts(lfd, &opts);
 	if (st < 0) {
 		fprintf(stderr, "agent: server failed: %s\n", strerror(-st));
 		agent_poweroff(AGENT_EXIT_SERVER);

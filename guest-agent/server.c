@@ -88,13 +88,34 @@ static void conn_fail(struct server *s, unsigned i, int rc, const char *what)
 	conn_end(s, i, -EPROTO);
 }
 
+_Static_assert((int)AGENT_HANDLER_FRESH == UFAGENT__AGENT_STATE__AGENT_STATE_FRESH &&
+	       (int)AGENT_HANDLER_READY == UFAGENT__AGENT_STATE__AGENT_STATE_READY &&
+	       (int)AGENT_HANDLER_FAILED == UFAGENT__AGENT_STATE__AGENT_STATE_FAILED,
+	       "handler states are numbered as the protocol's AgentState");
+
+/* The state Hello reports and Invoke checks: the handler's own when it
+ * keeps one, else the server's; *runtime gets the name to report. */
+static Ufagent__AgentState cur_state(const struct server *s, const char **runtime)
+{
+	const struct agent_handler *h = s->o.handler;
+	if (!s->o.status) {
+		*runtime = h->name;
+		return s->state;
+	}
+	struct agent_handler_status st = { .runtime = h->name, .state = AGENT_HANDLER_FRESH };
+	s->o.status(&st);
+	*runtime = st.runtime ? st.runtime : h->name;
+	return (Ufagent__AgentState)st.state;
+}
+
 static int send_hello(struct server *s, int fd)
 {
 	Ufagent__Hello h = UFAGENT__HELLO__INIT;
+	const char *runtime;
 	h.protocol_version = UF_AGENT_PROTO_VERSION;
 	h.agent_build = (char *)s->o.build_id;
-	h.runtime = (char *)s->o.handler->name;
-	h.state = s->state;
+	h.state = cur_state(s, &runtime);
+	h.runtime = (char *)runtime;
 	uf_env env = UFAGENT__ENVELOPE__INIT;
 	uf_msg_wrap(&env, UFAGENT__ENVELOPE__MSG_HELLO, &h);
 	return uf_msg_send(fd, &env, s->o.io_timeout_ms);
@@ -108,7 +129,14 @@ static int do_init(struct server *s, int fd, const Ufagent__Init *m, const char 
 	char err[UF_AGENT_MAX_TEXT] = "";
 	const struct agent_handler *h = s->o.handler;
 
-	if (h->init && s->state == UFAGENT__AGENT_STATE__AGENT_STATE_READY) {
+	if (s->o.status) {
+		struct agent_handler_status st = { .runtime = h->name };
+		s->o.status(&st);
+		if (!st.accepts_init) {
+			*why = "init: the function is already initialised";
+			return -EPROTO;
+		}
+	} else if (h->init && s->state == UFAGENT__AGENT_STATE__AGENT_STATE_READY) {
 		*why = "init: the function is already initialised";
 		return -EPROTO;
 	}
@@ -192,7 +220,8 @@ static int send_result(struct server *s, int fd, const char *call_id, struct age
 
 static int do_invoke(struct server *s, int fd, const Ufagent__Invoke *m, const char **why)
 {
-	if (s->state != UFAGENT__AGENT_STATE__AGENT_STATE_READY) {
+	const char *runtime;
+	if (cur_state(s, &runtime) != UFAGENT__AGENT_STATE__AGENT_STATE_READY) {
 		*why = "invoke before a successful init";
 		return -EAGAIN;
 	}

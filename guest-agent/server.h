@@ -51,6 +51,13 @@ struct agent_server_opts {
 	unsigned max_conns;                     /* 0: AGENT_SERVER_MAX_CONNS */
 	int io_timeout_ms;                      /* 0: AGENT_SERVER_IO_TIMEOUT */
 	int quiet;                              /* nonzero: no stderr lines */
+	/* Optional: the handler's own state (handler.h), asked before every
+	 * Hello, Init and Invoke instead of the server tracking FRESH ->
+	 * READY/FAILED itself: Hello carries st.runtime and st.state, an Init
+	 * while !accepts_init is refused (UNEXPECTED), an Invoke outside READY
+	 * gets NOT_READY.  The state outlives a server run (one virtio-serial
+	 * session).  The runtime dispatcher needs agent_runtime_status here. */
+	void (*status)(struct agent_handler_status *st);
 };
 
 /* Create the agent's listener: AF_VSOCK stream, VMADDR_CID_ANY:port,
