@@ -159,10 +159,15 @@ void fork_clone_destroy(struct fork_clone *c)
  * unless something split it). */
 int fork_clone_mem_usage(const struct fork_clone *c, struct fork_mem_usage *u)
 {
+	return fork_range_mem_usage(c->mem, c->mem_size, u);
+}
+
+int fork_range_mem_usage(const void *mem, uint64_t size, struct fork_mem_usage *u)
+{
 	FILE *f = fopen("/proc/self/smaps", "re");
 	if (!f)
 		return vmm_errno(-errno, "mem usage: open /proc/self/smaps");
-	uintptr_t lo = (uintptr_t)c->mem, hi = lo + c->mem_size;
+	uintptr_t lo = (uintptr_t)mem, hi = lo + size;
 	char line[512];
 	bool in = false, found = false;
 	unsigned long long kib;
@@ -181,6 +186,6 @@ int fork_clone_mem_usage(const struct fork_clone *c, struct fork_mem_usage *u)
 	}
 	fclose(f);
 	if (!found)
-		return vmm_err(-ENOENT, "mem usage: no mapping at %p in /proc/self/smaps", (void *)c->mem);
+		return vmm_err(-ENOENT, "mem usage: no mapping at %p in /proc/self/smaps", mem);
 	return 0;
 }

@@ -92,6 +92,12 @@ int fork_template_microguest(struct fork_template *t, uint8_t *image, struct for
  * clone keeps running independently. */
 int fork_template_from_clone(struct fork_template *t, struct fork_clone *c)
 	__attribute__((warn_unused_result));
+/* A template image from the first `size` bytes of a file (a snapshot's
+ * memory.bin): copied into a new sealed memfd, holes kept as holes, so the
+ * clones never depend on the file again (truncating or replacing it cannot
+ * fault them).  Only memfd and mem_size are set. */
+int fork_template_from_fd(struct fork_template *t, int fd, uint64_t size)
+	__attribute__((warn_unused_result));
 void fork_template_release(struct fork_template *t);
 
 /* Clone `t` into a shell from `pool` and run it to its first answer. */
@@ -111,6 +117,9 @@ int fork_clone_reset(struct fork_clone *c, unsigned flags, uint64_t *answer,
 void fork_clone_destroy(struct fork_clone *c);
 
 int fork_clone_mem_usage(const struct fork_clone *c, struct fork_mem_usage *u)
+	__attribute__((warn_unused_result));
+/* The same for any guest RAM mapping [mem, mem + size) (a Linux clone's). */
+int fork_range_mem_usage(const void *mem, uint64_t size, struct fork_mem_usage *u)
 	__attribute__((warn_unused_result));
 
 #endif

@@ -5,6 +5,6 @@ FORKER_SRCS := $(wildcard forker/*.c)
 HOST_LIB_SRCS += $(FORKER_SRCS)
 
 HOST_BINS += $(BUILD)/bin/uf-bench-fork-micro
-$(BUILD)/bin/uf-bench-fork-micro: $(call obj,bench/fork_micro.c $(VMM_SRCS) $(FORKER_SRCS))
+$(BUILD)/bin/uf-bench-fork-micro: $(call obj,bench/fork_micro.c $(HOST_LIB_SRCS))
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LDLIBS)

@@ -120,23 +120,25 @@ static int copy_range(int from, int to, off_t off, uint64_t len)
 	return 0;
 }
 
-/* The parent template's image, hole-preserving (SEEK_DATA/SEEK_HOLE). */
-static int copy_parent(const struct fork_template *parent, int to)
+/* The first `size` bytes of `from`, hole-preserving (SEEK_DATA/SEEK_HOLE). */
+static int copy_sparse(int from, uint64_t size, int to)
 {
-	off_t end = (off_t)parent->mem_size, data = 0;
+	off_t end = (off_t)size, data = 0;
 
 	for (;;) {
-		data = lseek(parent->memfd, data, SEEK_DATA);
+		data = lseek(from, data, SEEK_DATA);
 		if (data < 0 && errno == ENXIO)
 			return 0;
 		if (data < 0)
-			return vmm_errno(-errno, "template: SEEK_DATA in parent");
-		off_t hole = lseek(parent->memfd, data, SEEK_HOLE);
+			return vmm_errno(-errno, "template: SEEK_DATA in the source image");
+		if (data >= end)
+			return 0;
+		off_t hole = lseek(from, data, SEEK_HOLE);
 		if (hole < 0)
-			return vmm_errno(-errno, "template: SEEK_HOLE in parent");
+			return vmm_errno(-errno, "template: SEEK_HOLE in the source image");
 		if (hole > end)
 			hole = end;
-		int ret = copy_range(parent->memfd, to, data, (uint64_t)(hole - data));
+		int ret = copy_range(from, to, data, (uint64_t)(hole - data));
 		if (ret < 0)
 			return ret;
 		if (hole >= end)
@@ -208,7 +210,7 @@ int fork_template_from_clone(struct fork_template *t, struct fork_clone *c)
 	}
 	t->state.answer = c->tmpl->state.answer;
 
-	ret = copy_parent(c->tmpl, t->memfd);
+	ret = copy_sparse(c->tmpl->memfd, c->tmpl->mem_size, t->memfd);
 	if (ret < 0)
 		goto err_release;
 	ret = copy_private(c, t->memfd);
@@ -221,6 +223,16 @@ int fork_template_from_clone(struct fork_template *t, struct fork_clone *c)
 
 err_release:
 	fork_template_release(t);
+	return ret;
+}
+
+int fork_template_from_fd(struct fork_template *t, int fd, uint64_t size)
+{
+	int ret = new_memfd(t, size);
+	if (ret < 0)
+		return ret;
+	if ((ret = copy_sparse(fd, size, t->memfd)) < 0 || (ret = seal(t)) < 0)
+		fork_template_release(t);
 	return ret;
 }
 

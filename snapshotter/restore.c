@@ -149,8 +149,11 @@ int snap_restore(struct vmm_vm *vm, const struct snap_image *img, struct snap_re
 	if (!st)
 		st = &local;
 	memset(st, 0, sizeof(*st));
-	if (vm->t_first_run || vm->running)
-		return vmm_err(-EBUSY, "restore into a VM that has run: create a fresh one");
+	pthread_mutex_lock(&vm->lock);
+	bool running = vm->running;
+	pthread_mutex_unlock(&vm->lock);
+	if (running)
+		return vmm_err(-EBUSY, "restore into a running VM: stop it first");
 	if (vm->mem.size != s->mem_size)
 		return vmm_err(-EINVAL, "snapshot of %llu MiB into a VM of %llu MiB",
 			       (unsigned long long)(s->mem_size >> 20),
@@ -158,17 +161,26 @@ int snap_restore(struct vmm_vm *vm, const struct snap_image *img, struct snap_re
 	if (!s->vsock_cid != !vm->vsock)
 		return vmm_err(-EINVAL, "the snapshot %s a vsock device, the VM %s",
 			       s->vsock_cid ? "has" : "has no", vm->vsock ? "has one" : "has none");
-	if ((ret = vmm_mem_map_file(&vm->mem, img->mem_fd)))
-		return vmm_errno(ret, "map the snapshot's memory over guest RAM");
+	/* No device may touch guest RAM between the new memory and the
+	 * device state that matches it: in a VM that ran before (reset in
+	 * place), the vsock thread would otherwise serve the new rings with
+	 * the old instance's queue positions.  snap_devices_restore() starts
+	 * it again. */
+	snap_devices_quiesce(vm);
+	if ((ret = vmm_mem_map_file(&vm->mem, img->mem_fd))) {
+		vmm_errno(ret, "map the snapshot's memory over guest RAM");
+		goto err_resume;
+	}
 	st->memory_us = us_since(t0);
 	t = vmm_now_ns();
 	if ((ret = snap_vmstate_restore(vm, s)))
-		return ret;
+		goto err_resume;
 	st->state_us = us_since(t);
 	t = vmm_now_ns();
 	if ((ret = snap_devices_restore(vm, s)))
 		return ret;
 	pthread_mutex_lock(&vm->lock);
+	vm->t_first_run = 0;            /* the restored instance has not run yet */
 	vm->ready = s->agent_ready;
 	vm->t_ready = s->agent_ready ? vmm_now_ns() : 0;
 	pthread_cond_broadcast(&vm->cond);
@@ -176,6 +188,16 @@ int snap_restore(struct vmm_vm *vm, const struct snap_image *img, struct snap_re
 	st->devices_us = us_since(t);
 	st->total_us = us_since(t0);
 	return 0;
+err_resume:
+	/* The VM is in no state to run; the device thread comes back only so
+	 * that the VM can be released the usual way. */
+	{
+		char why[256];
+		snprintf(why, sizeof(why), "%s", vmm_strerror());
+		if (snap_devices_resume(vm))
+			vmm_err(ret, "%s; then the vsock device thread did not restart", why);
+	}
+	return ret;
 }
 
 int snap_wait_vsock_reset(struct vmm_vm *vm, const struct snap_image *img, int timeout_ms)

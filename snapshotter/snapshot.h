@@ -20,7 +20,11 @@
  *          number of threads at once; close it when done (mappings made
  *          from it stay valid).
  * Restore: vmm_vm_create() with snap_vm_config()'s memory size and vsock
- *          CID — NOT vmm_vm_boot() — then snap_restore(): guest RAM becomes
+ *          CID — NOT vmm_vm_boot() — then snap_restore(); or snap_restore()
+ *          into a VM restored from the same snapshot before and stopped
+ *          (not running: reset in place; CPUID can only be set again to the
+ *          same values, so a VM of another snapshot may be refused):
+ *          guest RAM becomes
  *          a MAP_PRIVATE (copy-on-write) mapping of memory.bin, then the
  *          vCPU/VM state, then devices: the 8250, the virtio-mmio transport
  *          (virtio_mmio_restore) and vsock_host_transport_reset() — the

@@ -20,10 +20,12 @@
  * (snap_vm_thread_start); the pre-built shell pool of forker/ is not yet
  * used for Linux guests.
  */
+#include "forker/vm_clone.h"
 #include "snapshotter/snapshot.h"
 #include "tests/integration/itest.h"
 #include "vmm/err.h"
 #include "vmm/vm_thread.h"
+#include "vmm/vsock_host.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -51,45 +53,106 @@ static int64_t realtime_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
-/* A clone: restore from `dir`, connect, Fixup (fresh entropy + our clock). */
-struct clone {
-	struct vmm_vm_thread t;
-	int fd;
-};
-
 static int verbose;
 #define STEP(...) do { if (verbose) { fprintf(stderr, "  [%.3f] ", (double)vmm_now_ns() / 1e9); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
+/* Templates, opened once per directory (a memfd copy of memory.bin), and
+ * one pool of pre-built VM shells for all of them (same size and CID). */
+static struct fork_vm_template tmpls[4];
+static const char *tmpl_dirs[4];
+static struct fork_vm_pool pool;
+static bool pool_on;
+
+static int template_for(const char *dir, const struct fork_vm_template **out)
+{
+	int i, n = (int)(sizeof(tmpls) / sizeof(tmpls[0]));
+	for (i = 0; i < n && tmpl_dirs[i]; i++) {
+		if (strcmp(tmpl_dirs[i], dir) == 0) {
+			*out = &tmpls[i];
+			return 0;
+		}
+	}
+	CHECK(i < n, "more than %d templates", n);
+	CHECK(fork_vm_template_open(&tmpls[i], dir, &(struct snap_expect){0}) == 0, "open %s: %s", dir,
+	      vmm_strerror());
+	tmpl_dirs[i] = dir;
+	if (!pool_on) {
+		struct vmm_vm_config cfg = base_cfg;
+		fork_vm_template_config(&tmpls[i], &cfg);
+		CHECK(fork_vm_pool_init(&pool, &cfg, 2) == 0, "shell pool: %s", vmm_strerror());
+		pool_on = true;
+	}
+	*out = &tmpls[i];
+	return 0;
+}
+
+static void templates_close(void)
+{
+	if (pool_on)
+		fork_vm_pool_release(&pool);
+	pool_on = false;
+	for (size_t i = 0; i < sizeof(tmpls) / sizeof(tmpls[0]); i++) {
+		if (tmpl_dirs[i])
+			fork_vm_template_close(&tmpls[i]);
+		tmpl_dirs[i] = NULL;
+	}
+}
+
+/* A clone of the template in `dir` on a pre-built shell, connected to its
+ * agent and fixed up (fresh entropy + our clock): forker/vm_clone.h. */
+struct clone {
+	struct fork_vm_clone c;
+	int fd;                 /* = c.fd */
+};
+
+static int clone_start_flags(struct clone *c, const char *dir, unsigned flags)
+{
+	const struct fork_vm_template *t;
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->c.fd = -1;
+	if (template_for(dir, &t))
+		return -1;
+	STEP("clone");
+	int r = fork_vm_clone_start(&c->c, &pool, t, flags, NULL);
+	CHECK(r == 0, "clone from %s: %s", dir, vmm_strerror());
+	c->fd = c->c.fd;
+	return 0;
+}
+
 static int clone_start(struct clone *c, const char *dir)
 {
-	struct snap_image img;
-	c->fd = -1;
-	STEP("restore");
-	CHECK(snap_open(dir, &(struct snap_expect){0}, &img) == 0, "open %s: %s", dir, vmm_strerror());
-	int r = snap_vm_thread_start(&c->t, &base_cfg, &img, NULL, NULL);
-	snap_image_close(&img);
-	CHECK(r == 0, "clone from %s: %s", dir, vmm_strerror());
-	STEP("connect");
-	if (itest_open_agent(&c->t.vm, &c->fd))
-		return -1;
-	uint8_t ent[48];
-	CHECK(getrandom(ent, sizeof(ent), 0) == (ssize_t)sizeof(ent), "getrandom");
-	struct agent_fixup_ack ack;
-	STEP("fixup");
-	r = agent_client_fixup(c->fd, ent, sizeof(ent), realtime_ns(), &ack, CLONE_IO_MS);
-	CHECK(r == 0, "fixup: %s", strerror(-r));
-	CHECK(ack.ok, "fixup refused: entropy %d, reseed %d, clock %d", ack.entropy_errno,
-	      ack.reseed_errno, ack.clock_errno);
-	return 0;
+	return clone_start_flags(c, dir, 0);
 }
 
 static void clone_end(struct clone *c)
 {
 	STEP("end");
-	if (c->fd >= 0)
-		close(c->fd);
+	fork_vm_clone_destroy(&c->c);
 	c->fd = -1;
-	vmm_vm_thread_release(&c->t);
+}
+
+/* A clone that stopped answering: what its vsock device and vCPU were
+ * doing (the clone must then only be ended). */
+static void clone_postmortem(struct clone *c, char *out, size_t cap)
+{
+	struct vsock_stats vs = {0};
+	char where[400] = "VM gone";
+	if (c->c.v) {
+		struct vmm_vm *vm = &c->c.v->vm;
+		if (vm->vsock)
+			vsock_host_stats(vm->vsock, &vs);
+		uint64_t exits = itest_count_exits(vm, 1000);
+		if (fork_vm_halt(c->c.v, 10000))
+			snprintf(where, sizeof(where), "%llu exits in 1 s; the vCPU did not stop",
+				 (unsigned long long)exits);
+		else
+			itest_where(vm, kernel, exits, where, sizeof(where));
+	}
+	snprintf(out, cap, "vsock tx %llu rx %llu pkts, conns %llu/%llu, rst %llu; %s",
+		 (unsigned long long)vs.tx_pkts, (unsigned long long)vs.rx_pkts,
+		 (unsigned long long)vs.conns_opened, (unsigned long long)vs.conns_closed,
+		 (unsigned long long)vs.rst_sent, where);
 }
 
 static int diag(struct clone *c, const char *req, char *out, size_t cap, uint32_t want)
@@ -150,12 +213,14 @@ static int t_many_clones(void)
 		int64_t skew = r == 0 ? strtoll(buf, NULL, 10) - realtime_ns() : 0;
 		if (r == 0)
 			r = itest_echo(c.fd, (size_t)i * 97, (uint64_t)i + 1);
-		clone_end(&c);
 		if (r) {
-			char m[512];
+			char m[512], pm[512];
 			memcpy(m, itest_failmsg, sizeof(m));
-			CHECK(0, "clone %d: %s", i, m);
+			clone_postmortem(&c, pm, sizeof(pm));
+			clone_end(&c);
+			CHECK(0, "clone %d: %s; %s", i, m, pm);
 		}
+		clone_end(&c);
 		if (llabs(skew) > llabs(worst_skew))
 			worst_skew = skew;
 		CHECK(llabs(skew) < 1000000000ll, "clone %d: guest clock %lld ms off the host's", i,
@@ -227,11 +292,11 @@ static int t_clone_of_a_clone(void)
 	if (clone_start(&a, tdir))
 		return -1;
 	int r = diag(&a, "set generation two", v, sizeof(v), 200);
-	close(a.fd);
-	a.fd = -1;
-	vmm_vm_stop(&a.t.vm);
-	vmm_vm_thread_join(&a.t, 30 * SEC);
-	if (r == 0 && snap_save(&a.t.vm, cdir, &(struct snap_origin){0}, 0, NULL)) {
+	if (r == 0 && fork_vm_halt(a.c.v, 30000)) {
+		snprintf(itest_failmsg, sizeof(itest_failmsg), "halt a clone: %s", vmm_strerror());
+		r = -1;
+	}
+	if (r == 0 && snap_save(&a.c.v->vm, cdir, &(struct snap_origin){0}, 0, NULL)) {
 		snprintf(itest_failmsg, sizeof(itest_failmsg), "snapshot of a clone: %s", vmm_strerror());
 		r = -1;
 	}
@@ -284,8 +349,8 @@ static int t_idle_clone_memory(void)
 	if (clone_start(&c, tdir))
 		return -1;
 	int r = itest_echo(c.fd, 4096, 9);
-	long anon = smaps_kb(c.t.vm.mem.host, "Anonymous");
-	long rss = smaps_kb(c.t.vm.mem.host, "Rss");
+	long anon = smaps_kb(c.c.v->vm.mem.host, "Anonymous");
+	long rss = smaps_kb(c.c.v->vm.mem.host, "Rss");
 	clone_end(&c);
 	if (r)
 		return r;
@@ -296,12 +361,126 @@ static int t_idle_clone_memory(void)
 	return 0;
 }
 
+/* Reset in place: the same VM serves a fresh instance of the template —
+ * what the last one wrote is gone, its entropy is new, it answers. */
+static int t_reset_in_place(void)
+{
+	struct clone c;
+	char v[128], r1[80], r2[80];
+	if (clone_start(&c, tdir))
+		return -1;
+	struct fork_vm *shell = c.c.v;
+	int r = diag(&c, "set secret before-reset", v, sizeof(v), 200);
+	if (r == 0)
+		r = diag(&c, "rand 32", r1, sizeof(r1), 200);
+	for (int i = 0; r == 0 && i < 20; i++) {
+		struct fork_vm_times tm;
+		r = fork_vm_clone_reset(&c.c, 0, &tm);
+		if (r) {
+			c.c.v = NULL;   /* a failed reset destroyed the clone */
+			CHECK(0, "reset %d: %s", i, vmm_strerror());
+		}
+		c.fd = c.c.fd;
+		CHECK(c.c.v == shell, "reset %d moved the clone to another VM", i);
+		r = diag(&c, "get secret", v, sizeof(v), 404);
+		if (r == 0)
+			r = diag(&c, "rand 32", r2, sizeof(r2), 200);
+		if (r == 0 && strcmp(r1, r2) == 0) {
+			snprintf(itest_failmsg, sizeof(itest_failmsg), "reset %d drew the same bytes %s", i, r2);
+			r = -1;
+		}
+		if (r == 0)
+			r = itest_echo(c.fd, 4096 + (size_t)i, (uint64_t)i + 7);
+		if (r == 0)
+			r = diag(&c, "set secret before-reset", v, sizeof(v), 200);
+		memcpy(r1, r2, sizeof(r1));
+	}
+	clone_end(&c);
+	return r;
+}
+
+/* A working set recorded from one clone's first invocation loads with the
+ * template, and clones that prefetch it answer like any other. */
+static int t_working_set(void)
+{
+	char wdir[PATH_MAX + 32], path[PATH_MAX + 64], cmd[4 * PATH_MAX + 64];
+	snprintf(wdir, sizeof(wdir), "%s/ws", work);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && cp -r %s %s", wdir, tdir, wdir);
+	CHECK(system(cmd) == 0, "copy the template to %s", wdir);
+	struct clone c;
+	if (clone_start(&c, tdir))
+		return -1;
+	int r = itest_echo(c.fd, 4096, 3);
+	struct fork_ws ws = {0};
+	if (r == 0 && fork_vm_halt(c.c.v, 10000)) {
+		snprintf(itest_failmsg, sizeof(itest_failmsg), "halt: %s", vmm_strerror());
+		r = -1;
+	}
+	if (r == 0 && fork_ws_record(&ws, c.c.v->vm.mem.host, c.c.v->vm.mem.size)) {
+		snprintf(itest_failmsg, sizeof(itest_failmsg), "record: %s", vmm_strerror());
+		r = -1;
+	}
+	clone_end(&c);
+	if (r)
+		return r;
+	printf("    working set: %llu pages (%llu written) in %zu ranges\n",
+	       (unsigned long long)ws.pages, (unsigned long long)ws.written_pages, ws.n);
+	CHECK(ws.pages > 16 && ws.pages < ws.mem_size / 4096 / 2, "a working set of %llu pages",
+	      (unsigned long long)ws.pages);
+	snprintf(path, sizeof(path), "%s/" FORK_WS_FILE, wdir);
+	r = fork_ws_save(&ws, path);
+	fork_ws_free(&ws);
+	CHECK(r == 0, "save: %s", vmm_strerror());
+	const struct fork_vm_template *t;
+	if (template_for(wdir, &t))
+		return -1;
+	CHECK(t->ws.pages > 16, "the template loaded a working set of %llu pages",
+	      (unsigned long long)t->ws.pages);
+	for (int i = 0; i < 3; i++) {
+		if (clone_start_flags(&c, wdir, FORK_VM_PREFETCH))
+			return -1;
+		r = itest_echo(c.fd, 4096, (uint64_t)i);
+		struct fork_mem_usage u;
+		if (r == 0 && fork_vm_clone_mem_usage(&c.c, &u) == 0 && i == 0)
+			printf("    prefetched clone: %llu KiB resident, %llu KiB private\n",
+			       (unsigned long long)u.rss_kib, (unsigned long long)u.anon_kib);
+		clone_end(&c);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* Clones never read memory.bin after the template is open: truncating
+ * the file on disk cannot fault them. */
+static int t_file_gone(void)
+{
+	char path[PATH_MAX + 32];
+	struct clone c;
+	if (clone_start(&c, cdir))      /* opens the clone-of-a-clone template */
+		return -1;
+	clone_end(&c);
+	snprintf(path, sizeof(path), "%s/memory.bin", cdir);
+	CHECK(truncate(path, 0) == 0, "truncate %s", path);
+	if (clone_start(&c, cdir))
+		return -1;
+	char v[128];
+	int r = diag(&c, "get generation", v, sizeof(v), 200);
+	if (r == 0)
+		r = itest_echo(c.fd, 100000, 11);
+	clone_end(&c);
+	return r;
+}
+
 static const struct itest_case cases[] = {
 	{"template", t_template},
 	{"many_clones", t_many_clones},
 	{"writes_are_private", t_writes_are_private},
 	{"clone_of_a_clone", t_clone_of_a_clone},
 	{"idle_clone_memory", t_idle_clone_memory},
+	{"reset_in_place", t_reset_in_place},
+	{"working_set", t_working_set},
+	{"file_gone", t_file_gone},
 };
 
 int main(int argc, char **argv)
@@ -330,6 +509,7 @@ int main(int argc, char **argv)
 	snprintf(tdir, sizeof(tdir), "%s/tmpl", work);
 	snprintf(cdir, sizeof(cdir), "%s/child", work);
 	int rc = itest_main(argc, argv, 3, cases, sizeof(cases) / sizeof(cases[0]));
+	templates_close();
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", work);
 	if (system(cmd) != 0)

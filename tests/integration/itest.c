@@ -1,9 +1,12 @@
 /* itest.c — shared helpers of the C guest integration tests. */
 #include "tests/integration/itest.h"
+#include "vmm/vm_debug.h"
 #include "guest-agent/handler.h"
 #include "vmm/vsock_host.h"
 
+#include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -89,4 +92,51 @@ int itest_main(int argc, char **argv, int nfixed, const struct itest_case *cases
 	}
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
+}
+
+/* The System.map symbol at or below addr ("func+0x12"), or "?". */
+static void kernel_symbol(const char *kernel, uint64_t addr, char *out, size_t cap)
+{
+	char map[PATH_MAX];
+	const char *slash = strrchr(kernel, '/');
+	int dl = slash ? (int)(slash - kernel) : 1;
+	snprintf(out, cap, "?");
+	if (snprintf(map, sizeof(map), "%.*s/System.map", dl, slash ? kernel : ".") >= (int)sizeof(map))
+		return;
+	FILE *f = fopen(map, "r");
+	if (!f)
+		return;
+	char line[256], best[128] = "";
+	uint64_t best_addr = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long a;
+		char type, name[128];
+		if (sscanf(line, "%llx %c %127s", &a, &type, name) != 3)
+			continue;
+		if (a <= addr && a >= best_addr && (type == 't' || type == 'T')) {
+			best_addr = a;
+			snprintf(best, sizeof(best), "%s", name);
+		}
+	}
+	fclose(f);
+	if (best[0])
+		snprintf(out, cap, "%s+0x%llx", best, (unsigned long long)(addr - best_addr));
+}
+
+uint64_t itest_count_exits(struct vmm_vm *vm, int watch_ms)
+{
+	uint64_t e0 = vm->exits;
+	usleep((useconds_t)watch_ms * 1000);
+	return vm->exits - e0;
+}
+
+void itest_where(struct vmm_vm *vm, const char *kernel, uint64_t exits, char *out, size_t cap)
+{
+	char where[256], sym[160] = "";
+	struct vmm_cpu_where w;
+	vmm_vm_describe(vm, where, sizeof(where));
+	if (vmm_vm_where(vm, &w) == 0 && w.cpl == 0)
+		kernel_symbol(kernel, w.rip, sym, sizeof(sym));
+	snprintf(out, cap, "%llu exits in the last second; %s%s%s", (unsigned long long)exits, where,
+		 sym[0] ? " at " : "", sym);
 }

@@ -45,5 +45,12 @@ int itest_echo(int fd, size_t len, uint64_t seed);
  * in out (cap bytes); *status gets the handler's status. */
 int itest_diag(int fd, const char *req, char *out, size_t cap, uint32_t *status);
 void itest_fill(uint8_t *p, size_t n, uint64_t seed);
+/* A guest that stopped answering: how many times its vCPU exited to us over
+ * `watch_ms` (a busy guest exits, a spinning one does not) ... */
+uint64_t itest_count_exits(struct vmm_vm *vm, int watch_ms);
+/* ... and, once the caller stopped its vCPU, where it was (vmm/vm_debug.h)
+ * with the kernel symbol from System.map next to `kernel` when RIP is in the
+ * kernel. */
+void itest_where(struct vmm_vm *vm, const char *kernel, uint64_t exits, char *out, size_t cap);
 
 #endif
