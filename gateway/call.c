@@ -43,9 +43,11 @@ static void push(struct gw_call *c)
 	else
 		core->done_head = c;
 	core->done_tail = c;
-	pthread_mutex_unlock(&core->lock);
+	/* Wake under the lock: the loop cannot drain this call, see the
+	 * server finish and free the async handle before the wake is over. */
 	if (core->wake)
 		core->wake(core->wake_arg);
+	pthread_mutex_unlock(&core->lock);
 }
 
 static const char *start_name(enum gw_start_type t)

@@ -34,7 +34,7 @@ struct gw_core {
 	pthread_mutex_t lock;           /* guards done_head/done_tail */
 	struct gw_call *done_head;
 	struct gw_call *done_tail;
-	void (*wake)(void *arg);        /* called (any thread) after a completion is queued */
+	void (*wake)(void *arg);        /* called (any thread, under lock) after a completion is queued */
 	void *wake_arg;
 	unsigned long calls_pending;    /* started, not yet drained (loop thread) */
 };
