@@ -221,7 +221,7 @@ UT_TEST(cli_deploy_early_413)
 	char *tl = fake_http(413, "Content-Type: application/json\r\n",
 			     "{\"error\":{\"code\":\"payload_too_large\",\"message\":\"body over 1 MiB\"}}");
 	struct fake_resp resp = { FAKE_EARLY, tl, 0 };
-	const char *argv[] = { "deploy", "big", "big", "--runtime", "native", NULL };
+	const char *argv[] = { "--timeout", "15", "deploy", "big", "big", "--runtime", "native", NULL };
 	struct cli_run r;
 	cli_run(root, argv, NULL, NULL, 0, &resp, 1, &r);
 	if (r.status != 1 || strcmp(r.err, "error: payload_too_large: body over 1 MiB\n") != 0)

@@ -16,7 +16,7 @@
 
 enum fake_mode {
 	FAKE_REPLY, /* read the request, send `raw`, close */
-	FAKE_EARLY, /* read only the head, send `raw`, then drain what the client still sends */
+	FAKE_EARLY, /* read only the head, send `raw`, then read nothing more until the CLI exits */
 	FAKE_CLOSE, /* read the request, close without answering */
 	FAKE_HANG,  /* read the request, never answer (until the CLI exits) */
 };
