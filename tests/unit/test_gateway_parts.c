@@ -261,6 +261,7 @@ UT_TEST(gateway_session_byte_by_byte)
 	gw_session_free(s);
 
 	/* A session freed with a call in flight: the result is dropped. */
+	gw_buf_free(&m.out);
 	m = (struct memio){0};
 	core.stopping = false;
 	UT_EQ(gw_session_new(&s, &core, &mem_io, &m), 0);
