@@ -63,29 +63,21 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Does `target`, read from directory `rel` (relative to the package root,
- * "" for the root), stay inside the package?  Checked on the text alone. */
-static int link_stays_inside(const char *rel, const char *target)
+/* The guest agent's rule for symlinks (guest-agent/runtime_pkg.h): relative,
+ * non-empty, no ".." component, so a link only reaches into its own
+ * directory's subtree and no chain of links can leave the package.  Checked
+ * here too so the author hears of it before uploading. */
+static int link_ok(const char *target)
 {
 	if (target[0] == '/' || target[0] == '\0')
 		return 0;
-	int depth = 0;
-	for (const char *s = rel; *s;) {
-		const char *e = strchrnul(s, '/');
-		if (e > s)
-			depth++;
-		s = *e ? e + 1 : e;
-	}
 	for (const char *s = target; *s;) {
-		const char *e = strchrnul(s, '/');
-		size_t n = (size_t)(e - s);
-		if (n == 2 && s[0] == '.' && s[1] == '.') {
-			if (--depth < 0)
-				return 0;
-		} else if (n > 0 && !(n == 1 && s[0] == '.')) {
-			depth++;
-		}
-		s = *e ? e + 1 : e;
+		size_t n = strcspn(s, "/");
+		if (n == 2 && s[0] == '.' && s[1] == '.')
+			return 0;
+		s += n;
+		while (*s == '/')
+			s++;
 	}
 	return 1;
 }
@@ -128,9 +120,10 @@ static int pack_entry(struct pack *p, int dfd, const char *rel, const char *name
 		if (len < 0)
 			return vmm_errno(-errno, "%s", show);
 		target[len] = '\0';
-		if (!link_stays_inside(rel, target))
-			return vmm_err(-EXDEV, "%s: symlink to %s leaves the directory "
-				       "(copy the file in instead)", show, target);
+		if (!link_ok(target))
+			return vmm_err(-EXDEV, "%s: symlink to %s leaves its directory (only "
+				       "relative links without '..' are allowed; copy the file in "
+				       "instead)", show, target);
 		p->st->symlinks++;
 		return cli_tar_symlink(&p->tar, path, target);
 	}

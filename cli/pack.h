@@ -3,10 +3,11 @@
  *
  * A directory is packed in-process: a deterministic ustar archive (entries
  * sorted bytewise, metadata normalised, see tar.h) gzip-compressed with
- * zlib.  Regular files, directories and symlinks that stay inside the
- * directory are packed; anything else (sockets, fifos, devices, absolute or
- * escaping symlinks) is refused with the path named, so the mistake shows on
- * the author's machine rather than as a 422 from the guest.  A regular file
+ * zlib.  Regular files, directories and symlinks are packed; symlinks must
+ * follow the guest agent's rule (relative, no ".." component: a link points
+ * into its own directory's subtree).  Anything else (sockets, fifos,
+ * devices, other symlinks) is refused with the path named, so the mistake
+ * shows on the author's machine rather than as a 422 from the guest.  A regular file
  * that starts with the gzip magic is taken as a prebuilt package, as is.
  *
  * Errors: 0 or -errno with context in vmm_strerror().  `out` is appended to;

@@ -30,7 +30,7 @@ static char *make_src(const char *root)
 		blob[i] = (unsigned char)(i * 2654435761u >> 13);
 	fake_write(src, "data/blob.bin", blob, n, 0644);
 	free(blob);
-	UT_ASSERT(fake_sh("ln -s ../handler.py '%s/lib/h.py'", src) == 0);
+	UT_ASSERT(fake_sh("ln -s util.py '%s/lib/h.py'", src) == 0);
 	return src;
 }
 
@@ -187,7 +187,7 @@ UT_TEST(cli_deploy_local_errors)
 		{ { "deploy", "f", "nope", "--runtime", "python", NULL }, "nope: No such file" },
 		{ { "deploy", "f", "notgz", "--runtime", "python", NULL }, "not a directory or a .tar.gz" },
 		{ { "deploy", "f", "emptydir", "--runtime", "python", NULL }, "no files to deploy" },
-		{ { "deploy", "f", "esc", "--runtime", "python", NULL }, "leaves the directory" },
+		{ { "deploy", "f", "esc", "--runtime", "python", NULL }, "leaves its directory" },
 		{ { "deploy", "f", "src", "--runtime", "python", NULL }, "src/fifo: not a regular file" },
 		{ { "deploy", "f", "src", "--runtime", "python", "--memory", "12x", NULL }, "--memory wants" },
 	};
