@@ -6,7 +6,8 @@
 #   hello-python   python (handler.py)
 #   heavy-python   python, a heavy import-time init (what the snapshot saves)
 #   hello-exec     exec (a C program speaking functions/sdk/EXEC.md)
-#   test-native, test-exec   fixtures of the runtime tests (functions/test/)
+#   test-native, test-exec, test-python   fixtures of the runtime tests
+#                  (functions/test/)
 #
 # `make functions` builds them all; `make guest` too.  Packages are
 # reproducible: sorted names, owner 0, mtime 0, gzip -n.
@@ -21,7 +22,8 @@ fn_pack = tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --forma
 
 FUNCTION_PKGS := $(FN_DIR)/hello-c.tar.gz $(FN_DIR)/hello-python.tar.gz \
                  $(FN_DIR)/heavy-python.tar.gz $(FN_DIR)/hello-exec.tar.gz \
-                 $(FN_DIR)/test-native.tar.gz $(FN_DIR)/test-exec.tar.gz
+                 $(FN_DIR)/test-native.tar.gz $(FN_DIR)/test-exec.tar.gz \
+                 $(FN_DIR)/test-python.tar.gz
 GUEST_BINS += $(FUNCTION_PKGS)
 
 .PHONY: functions
@@ -56,6 +58,10 @@ $(FN_DIR)/hello-python.tar.gz: functions/hello-python/handler.py
 $(FN_DIR)/heavy-python.tar.gz: functions/heavy-python/handler.py
 	@mkdir -p $(@D)
 	$(call fn_pack,functions/heavy-python,handler.py)
+
+$(FN_DIR)/test-python.tar.gz: functions/test/python/handler.py
+	@mkdir -p $(@D)
+	$(call fn_pack,functions/test/python,handler.py)
 
 # The runtime unit tests deploy these packages (tests/unit/test_runtime_*.c).
 $(BUILD)/tests/unit-tests: | $(FUNCTION_PKGS)

@@ -41,3 +41,11 @@ $(AGENT_PYRT_SO): $(AGENT_PYRT_OBJ)
 
 # The unit tests load the python runtime natively (tests/unit/test_runtime_python.c).
 $(BUILD)/tests/unit-tests: | $(AGENT_PYRT_SO)
+
+# The runtimes in a real guest (tests/integration/runtimes.sh, through
+# tools/kvm-run): boots the python initramfs, deploys build/functions/.
+UNIT_TESTS += $(BUILD)/tests/runtime-itest
+$(BUILD)/tests/runtime-itest: $(call obj,tests/integration/runtime_itest.c tests/integration/itest.c \
+                              $(HOST_LIB_SRCS))
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LDLIBS)

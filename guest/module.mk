@@ -6,6 +6,12 @@
 #                    takes ~50 ms.
 #   make initramfs   $(GBUILD)/guest/initramfs.cpio: the agent as /init plus
 #                    its shared libraries, uncompressed newc.
+#   make initramfs   also $(GBUILD)/guest/initramfs-python.cpio: the same
+#                    plus the python runtime (uf-runtime-python.so, built by
+#                    guest-agent/module.mk), libpython3.11 and the libraries
+#                    it and the kept extension modules need (ldd closure),
+#                    and Debian's stdlib staged by guest/mkpystdlib
+#                    (sourceless .pyc, trimmed) at /usr/lib/python3.11.
 #   make guest-boot-check
 #                    boots the kernel under QEMU microvm (TCG) with a test
 #                    /init (guest/test/hello-init.c), static and dynamic.
@@ -19,6 +25,10 @@ GUEST_KERNEL    := $(GBUILD)/guest/vmlinux
 GUEST_BZIMAGE   := $(GBUILD)/guest/bzImage
 GUEST_INITRAMFS := $(GBUILD)/guest/initramfs.cpio
 GUEST_INITRAMFS_ARGSFILE := $(GBUILD)/guest/initramfs.args
+GUEST_INITRAMFS_PY := $(GBUILD)/guest/initramfs-python.cpio
+GUEST_PY_STDLIB := $(GBUILD)/guest/python-stdlib
+GUEST_PY_STAMP  := $(GBUILD)/guest/python-stdlib.stamp
+GUEST_PYTHON    := /usr/bin/python3.11
 INITRAMFS_ARGS  ?=
 
 .PHONY: kernel initramfs guest-boot-check guest-always
@@ -28,13 +38,27 @@ INITRAMFS_ARGS  ?=
 kernel:
 	@guest/build-kernel.sh $(GBUILD)/guest
 
-initramfs: $(GUEST_INITRAMFS)
+initramfs: $(GUEST_INITRAMFS) $(GUEST_INITRAMFS_PY)
 
 guest-boot-check: kernel
 	guest/boot-check.sh $(GBUILD)
 
 $(GUEST_INITRAMFS): $(GBUILD)/bin/guest-agent guest/mkinitramfs $(GUEST_INITRAMFS_ARGSFILE)
 	guest/mkinitramfs -o $@ --init $(GBUILD)/bin/guest-agent $(INITRAMFS_ARGS)
+
+# The python initramfs: everything the base one has, plus the python
+# runtime and its stdlib (the agent finds them at the paths of
+# guest-agent/runtime.h: AGENT_PYTHON_SO, AGENT_PYTHON_STDLIB).
+$(GUEST_PY_STAMP): guest/mkpystdlib
+	@test -x $(GUEST_PYTHON) || { echo "$(GUEST_PYTHON) missing: apt-get install python3.11" >&2; exit 1; }
+	$(GUEST_PYTHON) guest/mkpystdlib -o $(GUEST_PY_STDLIB)
+	@touch $@
+
+$(GUEST_INITRAMFS_PY): $(GBUILD)/bin/guest-agent guest/mkinitramfs $(GUEST_INITRAMFS_ARGSFILE) \
+		       $(GUEST_PY_STAMP) $(AGENT_PYRT_SO)
+	guest/mkinitramfs -o $@ --init $(GBUILD)/bin/guest-agent $(INITRAMFS_ARGS) \
+		--add-tree $(GUEST_PY_STDLIB):/usr/lib/python3.11 \
+		--add $(AGENT_PYRT_SO):/usr/lib/unifork/uf-runtime-python.so
 
 # Rewritten only when the argument list changes, so its mtime tracks it.
 $(GUEST_INITRAMFS_ARGSFILE): guest-always

@@ -38,7 +38,7 @@ try:
 except ImportError:          # not in this guest's stdlib
     _DB = None
 
-_PRIMES = [n for n in range(2, 20000) if all(n % d for d in range(2, int(n ** 0.5) + 1))]
+_PRIMES = [n for n in range(2, 5000) if all(n % d for d in range(2, int(n ** 0.5) + 1))]
 _IMPORT_SECONDS = time.perf_counter() - _T0
 
 
