@@ -217,9 +217,13 @@ static int pack_directory(int dfd, const char *path, struct cli_buf *out,
 		return vmm_err(-ENOMEM, "gzip: deflateInit2 failed");
 	}
 	size_t start = out->len;
-	int r = pack_dir(&p, dfd, "", path, 0);
+	char shown[4096]; /* DIR as given, without trailing slashes, for messages */
+	snprintf(shown, sizeof(shown), "%s", path);
+	for (size_t n = strlen(shown); n > 1 && shown[n - 1] == '/'; n--)
+		shown[n - 1] = '\0';
+	int r = pack_dir(&p, dfd, "", shown, 0);
 	if (r == 0 && st->files == 0)
-		r = vmm_err(-ENODATA, "%s: no files to deploy", path);
+		r = vmm_err(-ENODATA, "%s: no files to deploy", shown);
 	if (r == 0)
 		r = cli_tar_end(&p.tar);
 	if (r == 0)
