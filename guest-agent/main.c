@@ -156,6 +156,7 @@ int main(int argc, char **argv)
 	struct agent_server_opts opts = {
 		.handler = &agent_handler_runtime,
 		.status = agent_runtime_status,
+		.after_fixup = agent_runtime_after_fixup,
 	};
 	int st = serial ? agent_serial_run_opts(lfd, &opts) : agent_server_run_opts(lfd, &opts);
 	if (st < 0) {

@@ -333,6 +333,18 @@ static int runtime_invoke(const struct agent_call *call, struct agent_reply *out
 	return rc;
 }
 
+int agent_runtime_after_fixup(void)
+{
+	int rc = 0;
+	for (size_t i = 0; i < sizeof warmed / sizeof warmed[0]; i++)
+		if (warmed[i] && warmed[i]->after_fixup) {
+			int r = warmed[i]->after_fixup();
+			if (r < 0 && rc == 0)
+				rc = r;
+		}
+	return rc;
+}
+
 void agent_runtime_status(struct agent_handler_status *st)
 {
 	st->runtime = cur ? cur->name : agent_handler_echo.name;

@@ -58,13 +58,17 @@ struct agent_runtime_config {
  * call the defaults above apply (fn_dir /fn with a tmpfs). */
 void agent_runtime_configure(const struct agent_runtime_config *cfg);
 
-/* The dispatcher keeps its own state: serve it with both, e.g.
+/* The dispatcher keeps its own state: serve it with
  *   struct agent_server_opts o = { .handler = &agent_handler_runtime,
- *                                  .status = agent_runtime_status };
+ *                                  .status = agent_runtime_status,
+ *                                  .after_fixup = agent_runtime_after_fixup };
  * (without the status callback the server would treat it as a handler
  * that needs an Init before any call, and refuse a second Init). */
 extern const struct agent_handler agent_handler_runtime;
 void agent_runtime_status(struct agent_handler_status *st);
+/* For agent_server_opts.after_fixup: every started runtime's after_fixup
+ * (python reseeds `random`).  0 or the first -errno. */
+int agent_runtime_after_fixup(void);
 
 /* ---- the runtime interface ---- */
 
@@ -93,6 +97,9 @@ struct agent_runtime {
 	/* One call, as agent_handler.invoke (handler.h).  A failed handler
 	 * returns -errno with out->error set (the host answers 502). */
 	int (*invoke)(const struct agent_call *call, struct agent_reply *out);
+	/* After each Fixup (a new clone): reseed what the runtime seeded before
+	 * the snapshot.  NULL: nothing to do.  0 or -errno. */
+	int (*after_fixup)(void);
 };
 
 extern const struct agent_runtime agent_runtime_native;

@@ -18,6 +18,7 @@
  *          line to Result.error.
  *
  * The GIL is released between calls, so threads a handler starts run on.
+ * After each Fixup (a new clone) `random` is reseeded from the fresh CRNG.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -370,6 +371,30 @@ out:
 	return rc;
 }
 
+/* A new clone: `random` was seeded (from os.urandom) before the snapshot,
+ * so every clone would draw the same numbers.  The CRNG has just been
+ * reseeded with the host's entropy: seed again from it. */
+static int py_after_fixup(void)
+{
+	if (!main_ts)
+		return 0;
+	PyEval_RestoreThread(main_ts);
+	main_ts = NULL;
+	int rc = 0;
+	PyObject *mods = PyImport_GetModuleDict();
+	PyObject *random = PyDict_GetItemString(mods, "random");   /* borrowed */
+	if (random) {
+		PyObject *r = PyObject_CallMethod(random, "seed", NULL);
+		if (!r) {
+			PyErr_Clear();
+			rc = -EIO;
+		}
+		Py_XDECREF(r);
+	}
+	main_ts = PyEval_SaveThread();
+	return rc;
+}
+
 static const struct agent_runtime python_runtime = {
 	.abi = AGENT_RUNTIME_ABI,
 	.name = "python",
@@ -377,6 +402,7 @@ static const struct agent_runtime python_runtime = {
 	.warm = py_warm,
 	.load = py_load,
 	.invoke = py_invoke,
+	.after_fixup = py_after_fixup,
 };
 
 __attribute__((visibility("default"))) const struct agent_runtime *agent_runtime_python_get(void)

@@ -261,10 +261,12 @@ static int do_fixup(struct server *s, int fd, const Ufagent__Fixup *m)
 	ack.entropy_errno = -ops->add_entropy(ops->ctx, m->entropy.data, m->entropy.len);
 	ack.reseed_errno = -ops->reseed(ops->ctx);
 	ack.clock_errno = -ops->set_clock(ops->ctx, m->realtime_ns);
-	ack.ok = !ack.entropy_errno && !ack.reseed_errno && !ack.clock_errno;
+	if (s->o.after_fixup)
+		ack.runtime_errno = -s->o.after_fixup();
+	ack.ok = !ack.entropy_errno && !ack.reseed_errno && !ack.clock_errno && !ack.runtime_errno;
 	if (!ack.ok)
-		say(s, "fixup: entropy %d, reseed %d, clock %d", ack.entropy_errno,
-		    ack.reseed_errno, ack.clock_errno);
+		say(s, "fixup: entropy %d, reseed %d, clock %d, runtime %d", ack.entropy_errno,
+		    ack.reseed_errno, ack.clock_errno, ack.runtime_errno);
 	uf_env env = UFAGENT__ENVELOPE__INIT;
 	uf_msg_wrap(&env, UFAGENT__ENVELOPE__MSG_FIXUP_ACK, &ack);
 	return uf_msg_send(fd, &env, s->o.io_timeout_ms);

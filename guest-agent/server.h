@@ -58,6 +58,11 @@ struct agent_server_opts {
 	 * gets NOT_READY.  The state outlives a server run (one virtio-serial
 	 * session).  The runtime dispatcher needs agent_runtime_status here. */
 	void (*status)(struct agent_handler_status *st);
+	/* Optional: runs after a Fixup's system steps, before the FixupAck (the
+	 * runtime dispatcher's agent_runtime_after_fixup reseeds user-space
+	 * PRNGs that were seeded before the snapshot).  0 or -errno, reported
+	 * as FixupAck.runtime_errno (and ok false). */
+	int (*after_fixup)(void);
 };
 
 /* Create the agent's listener: AF_VSOCK stream, VMADDR_CID_ANY:port,

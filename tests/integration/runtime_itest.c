@@ -381,6 +381,89 @@ static int t_python_template_chain(void)
 	return end(&t, r);
 }
 
+/* One call's body, NUL-terminated, into out. */
+static int body_of(int fd, const char *ev, char *out, size_t cap)
+{
+	struct agent_result r;
+	int rc = agent_client_invoke(fd, "itest", ev, strlen(ev), 0, &r);
+	CHECK(rc == 0, "invoke '%s': %s", ev, strerror(-rc));
+	int ok = r.status == 200;
+	snprintf(out, cap, "%.*s", (int)r.body_len, (const char *)r.body);
+	agent_result_free(&r);
+	CHECK(ok, "'%s' failed: %s", ev, out);
+	return 0;
+}
+
+/* A clone of `dir`: (Fixup if `fix`), then one call's body. */
+static int clone_call(const char *dir, int fix, const char *ev, char *out, size_t cap)
+{
+	struct vmm_vm_thread t;
+	int fd;
+	if (restore(&t, dir))
+		return -1;
+	if (open_expect(&t.vm, "python", UFAGENT__AGENT_STATE__AGENT_STATE_READY, &fd))
+		return end(&t, 1);
+	int r = (fix && fixup(fd)) || body_of(fd, ev, out, cap);
+	close(fd);
+	return end(&t, r);
+}
+
+/* Python's `random` was seeded before the snapshot: clones reseed it on
+ * their Fixup (FixupAck.runtime_errno), so two clones draw different
+ * numbers, while two clones that skip the Fixup draw the same. */
+static int t_python_clones_reseeded(void)
+{
+	char dir[PATH_MAX + 16];
+	snprintf(dir, sizeof dir, "%s/test-python", work);
+	struct vmm_vm_thread t;
+	int fd;
+	if (boot(&t))
+		return -1;
+	if (open_expect(&t.vm, "echo", UFAGENT__AGENT_STATE__AGENT_STATE_READY, &fd))
+		return end(&t, 1);
+	int r = do_init(fd, "python", NULL, "test-python", NULL, 0, NULL, 0, 1, NULL);
+	close(fd);
+	if (r)
+		return end(&t, 1);
+	if (snapshot(&t, dir))
+		return -1;
+	char a[64], b[64], c1[64], c2[64];
+	if (clone_call(dir, 1, "random", a, sizeof a) || clone_call(dir, 1, "random", b, sizeof b) ||
+	    clone_call(dir, 0, "random", c1, sizeof c1) || clone_call(dir, 0, "random", c2, sizeof c2))
+		return -1;
+	printf("    random.random(): with Fixup %s, %s; without %s, %s\n", a, b, c1, c2);
+	CHECK(strcmp(a, b) != 0, "two clones drew the same number after their Fixup: %s", a);
+	CHECK(strcmp(c1, c2) == 0, "clones without Fixup differ (%s, %s): the test proves nothing",
+	      c1, c2);
+	return 0;
+}
+
+/* An exec function's process is part of the snapshot: a clone's first
+ * call reaches the process the template started, with its state. */
+static int t_exec_template_clone(void)
+{
+	char dir[PATH_MAX + 16];
+	snprintf(dir, sizeof dir, "%s/test-exec", work);
+	struct vmm_vm_thread t;
+	int fd;
+	if (boot(&t))
+		return -1;
+	if (open_expect(&t.vm, "echo", UFAGENT__AGENT_STATE__AGENT_STATE_READY, &fd))
+		return end(&t, 1);
+	int r = do_init(fd, "exec", NULL, "test-exec", NULL, 0, NULL, 0, 1, NULL) ||
+		call(fd, "a", 200, "exec:1:a", 0, NULL, NULL);
+	close(fd);
+	if (r)
+		return end(&t, 1);
+	if (snapshot(&t, dir) || restore(&t, dir))
+		return -1;
+	if (open_expect(&t.vm, "exec", UFAGENT__AGENT_STATE__AGENT_STATE_READY, &fd))
+		return end(&t, 1);
+	r = fixup(fd) || call(fd, "b", 200, "exec:2:b", 0, "test-exec: call 2", NULL);
+	close(fd);
+	return end(&t, r);
+}
+
 static const struct itest_case cases[] = {
 	{"echo_before_init", t_echo_before_init},
 	{"native", t_native},
@@ -390,6 +473,8 @@ static const struct itest_case cases[] = {
 	{"python_warmup_then_functions", t_python_warmup_then_functions},
 	{"python_fixture", t_python_fixture},
 	{"python_template_chain", t_python_template_chain},
+	{"python_clones_reseeded", t_python_clones_reseeded},
+	{"exec_template_clone", t_exec_template_clone},
 };
 
 int main(int argc, char **argv)

@@ -42,6 +42,9 @@ static const char handler_py[] =
 	"    if e == 'ctx': return [context['call_id'], context['content_type'],\n"
 	"                           context['deadline_ms']]\n"
 	"    if e == 'count': return N\n"
+	"    if e == 'rstate':\n"
+	"        import random\n"
+	"        return str(hash(random.getstate()))\n"
 	"    return event\n";
 
 static uint8_t *pkg_of(const char *name, const char *source, size_t *len)
@@ -239,6 +242,36 @@ UT_TEST(runtime_python_packages_and_heavy_init)
 	UT_ASSERT(rt_has(r.body, r.body_len, "\"subject\": \"prime #5\""));
 	UT_ASSERT(rt_has(r.body, r.body_len, "\"sqlite\": \"v5\""));
 	agent_result_free(&r);
+	close(fd);
+	rt_stop(&s);
+}
+
+/* A Fixup (a new clone) reseeds `random`, which was seeded before the
+ * snapshot: without it every clone would draw the same numbers. */
+UT_TEST(runtime_python_fixup_reseeds_random)
+{
+	struct rt_srv s;
+	rt_start_python(&s);
+	int fd = rt_dial(&s, NULL);
+	size_t len;
+	uint8_t *pkg = pkg_of("handler.py", handler_py, &len);
+	struct agent_init_result res;
+	UT_EQ(rt_init(fd, "python", NULL, pkg, len, NULL, 0, 0, &res), 0);
+	free(pkg);
+	UT_ASSERT(res.ok);
+	struct agent_result a, b, c;
+	rt_call(fd, "rstate", &a);
+	rt_call(fd, "rstate", &b);
+	UT_ASSERT(a.body_len == b.body_len && memcmp(a.body, b.body, a.body_len) == 0);
+	uint8_t ent[48] = { 1, 2, 3 };
+	struct agent_fixup_ack ack;
+	UT_EQ(agent_client_fixup(fd, ent, sizeof ent, 1, &ack, RT_TMO), 0);
+	UT_ASSERT(ack.ok);
+	rt_call(fd, "rstate", &c);
+	UT_ASSERT(c.status == 200 && (c.body_len != a.body_len || memcmp(c.body, a.body, a.body_len)));
+	agent_result_free(&a);
+	agent_result_free(&b);
+	agent_result_free(&c);
 	close(fd);
 	rt_stop(&s);
 }

@@ -49,7 +49,7 @@ static void start(struct rt_srv *s, int python)
 		agent_runtime_configure(&cfg);
 		struct agent_server_opts o = {
 			.handler = &agent_handler_runtime, .status = agent_runtime_status,
-			.fixup = &no_fixup,
+			.after_fixup = agent_runtime_after_fixup, .fixup = &no_fixup,
 			.build_id = "rt-test", .io_timeout_ms = RT_TMO, .quiet = 1,
 		};
 		int rc = agent_server_run_opts(lfd, &o);

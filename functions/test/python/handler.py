@@ -6,9 +6,11 @@
   "env"     $UF_TEST_VAR
   "count"   calls served by this process (module state)
   "import"  imports a module at call time (not warmed): its name and a result
+  "random"  random.random() (reseeded after each Fixup: differs per clone)
   else      b"python:" + the body, with a line on stdout
 """
 import os
+import random
 
 CALLS = 0
 
@@ -24,6 +26,8 @@ def handle(event, context):
         return os.environ.get("UF_TEST_VAR", "(unset)")
     if event == b"count":
         return CALLS
+    if event == b"random":
+        return repr(random.random())
     if event == b"import":
         import statistics
         return f"statistics {statistics.median([3, 1, 2])}"
