@@ -59,9 +59,11 @@ static void classify_failure(struct worker_clone *c, int r, Ufworker__Result *re
 	}
 	res->status = 502;
 	res->error_kind = UFWORKER__ERROR_KIND__ERROR_CRASHED;
-	if (worker_clone_dead(c))
+	if (worker_clone_dead(c)) {
+		vmm_vm_thread_join(&c->t, 1000000000ull);
 		snprintf(msg, cap, "the instance stopped (%s)",
-			 c->t.joined ? c->t.exit.detail : "guest exited");
+			 c->t.joined && c->t.exit.detail[0] ? c->t.exit.detail : "the guest exited");
+	}
 	else
 		snprintf(msg, cap, "the agent connection failed: %s", strerror(-r));
 }
@@ -97,8 +99,11 @@ static void *call_thread(void *arg)
 		.timeout_ms = deadline ? (int)(deadline + WORKER_DEADLINE_GRACE_MS) : -1,
 	};
 	uint64_t t0 = vmm_now_ns();
+	bool watched = wwatch_add(&s->watch, c);
 	r = agent_client_invoke_req(c->fd, &req, &ar);
 	res.duration_us = (vmm_now_ns() - t0) / 1000;
+	if (watched)
+		wwatch_remove(&s->watch, c);
 	if (r) {
 		classify_failure(c, r, &res, msg, sizeof(msg));
 		if (res.error_kind == UFWORKER__ERROR_KIND__ERROR_TIMEOUT)

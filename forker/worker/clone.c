@@ -52,7 +52,14 @@ int worker_clone_start(struct worker_clone *c, const struct worker_tmpl *t)
 	if (r)
 		return r;
 	c->started = true;
-	r = vsock_host_connect_wait(c->t.vm.vsock, UF_AGENT_VSOCK_PORT, WORKER_CLONE_IO_MS, &c->fd);
+	/* The device gives up on a connect the guest has not answered within
+	 * its own connect timeout (2 s); a busy host can starve a fresh
+	 * clone for longer, so try again until WORKER_CLONE_IO_MS. */
+	uint64_t until = vmm_now_ns() + (uint64_t)WORKER_CLONE_IO_MS * 1000000ull;
+	do {
+		r = vsock_host_connect_wait(c->t.vm.vsock, UF_AGENT_VSOCK_PORT, -1, &c->fd);
+	} while ((r == -ETIMEDOUT || r == -ECONNREFUSED || r == -ECONNRESET) &&
+		 vmm_now_ns() < until && !worker_clone_dead(c));
 	if (r) {
 		c->fd = -1;
 		vmm_err(r, "clone: connect to the agent: %s", strerror(-r));

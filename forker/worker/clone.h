@@ -19,7 +19,8 @@
 #include "vmm/vm_thread.h"
 
 #define WORKER_VSOCK_CID   3u
-/* How long a fresh clone's agent has to connect, say Hello and Fixup. */
+/* How long a fresh clone's agent has for each of connect, Hello and Fixup
+ * (milliseconds on hardware; a loaded KVM sandbox needs seconds). */
 #define WORKER_CLONE_IO_MS 20000
 
 struct worker_tmpl {

@@ -210,13 +210,21 @@ int wpool_take(struct wpool *p, struct worker_clone **out, bool *warm)
 	it = calloc(1, sizeof(*it));
 	if (!it)
 		return vmm_err(-ENOMEM, "clone: out of memory");
-	int r = worker_clone_start(&it->c, p->tmpl);
-	pthread_mutex_lock(&p->lock);
-	if (r)
-		p->clone_failures++;
-	else
-		p->clone_starts++;
-	pthread_mutex_unlock(&p->lock);
+	/* A clone that cannot be made (or stalls) is destroyed; a fresh one
+	 * from the same template usually works. */
+	int r = -EAGAIN;
+	for (int attempt = 1; attempt <= WPOOL_CLONE_ATTEMPTS && r; attempt++) {
+		r = worker_clone_start(&it->c, p->tmpl);
+		pthread_mutex_lock(&p->lock);
+		if (r)
+			p->clone_failures++;
+		else
+			p->clone_starts++;
+		pthread_mutex_unlock(&p->lock);
+		if (r && attempt < WPOOL_CLONE_ATTEMPTS)
+			fprintf(stderr, "uf-worker: clone attempt %d failed (%s); trying again\n",
+				attempt, vmm_strerror());
+	}
 	if (r) {
 		free(it);
 		return r;

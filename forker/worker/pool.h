@@ -22,6 +22,9 @@
 
 #include "forker/worker/clone.h"
 
+/* Clones a call tries to make before it gives up (503). */
+#define WPOOL_CLONE_ATTEMPTS 3
+
 struct wpool_knobs {
 	uint32_t min_warm;
 	uint32_t max_instances;         /* >= 1 */

@@ -94,6 +94,7 @@ static void drain(struct worker_serve *s)
 	while (atomic_load(&s->threads))
 		usleep(1000);
 	wpool_release(&s->pool);
+	wwatch_stop(&s->watch);
 	worker_tmpl_close(&s->tmpl);
 }
 
@@ -196,7 +197,7 @@ int worker_serve_main(int argc, char **argv)
 		fprintf(stderr, "uf-worker: template %s: %s\n", dir, vmm_strerror());
 		return 3;
 	}
-	if (wpool_init(&s.pool, &s.tmpl, &k) || wpool_start(&s.pool)) {
+	if (wwatch_start(&s.watch) || wpool_init(&s.pool, &s.tmpl, &k) || wpool_start(&s.pool)) {
 		fprintf(stderr, "uf-worker: pool: %s\n", vmm_strerror());
 		return 1;
 	}

@@ -16,6 +16,7 @@
 
 #include "forker/worker/clone.h"
 #include "forker/worker/pool.h"
+#include "forker/worker/watch.h"
 #include "proto/worker_msg.h"
 
 /* Time past a call's deadline we still wait for the agent's Result (the
@@ -27,6 +28,7 @@ struct worker_serve {
 	pthread_mutex_t wlock;          /* one frame at a time on sock */
 	struct worker_tmpl tmpl;
 	struct wpool pool;
+	struct wwatch watch;            /* clones serving calls */
 	uint32_t default_deadline_ms;   /* the function's timeout_ms */
 	atomic_uint_fast64_t invocations, timeouts, crashes;
 	atomic_uint threads;            /* call threads alive */

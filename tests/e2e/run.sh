@@ -170,12 +170,12 @@ t_deploy_native() {
 	expect_code 201 "deploy hello-c"
 	invoke hello-c "e2e"
 	expect_code 200 "invoke hello-c"
-	expect_body "hi, e2e!" "invoke hello-c"
+	expect_body $'hi, e2e!\n' "invoke hello-c"
 	[ "$(header X-Start-Type)" = clone ] && [ -n "$(header X-Call-Id)" ] &&
 		[ -n "$(header X-Restore-Us)" ] && [ -n "$(header X-Duration-Us)" ]
 	check $? "invoke headers: $(tr -d '\r' <"$HDRS" | grep -i '^x-' | tr '\n' ' ')"
 	req POST /function/hello-c --data-binary "alias"
-	expect_body "hi, alias!" "invoke through /function/NAME"
+	expect_body $'hi, alias!\n' "invoke through /function/NAME"
 }
 
 t_deploy_python() {
@@ -184,7 +184,7 @@ t_deploy_python() {
 	expect_code 201 "deploy hello-python"
 	invoke hello-python "py"
 	expect_code 200 "invoke hello-python"
-	expect_body "hej, py!" "invoke hello-python"
+	expect_body $'hej, py!\n' "invoke hello-python"
 }
 
 t_deploy_exec() {
@@ -193,12 +193,12 @@ t_deploy_exec() {
 	expect_code 201 "deploy hello-exec"
 	invoke hello-exec "ex"
 	expect_code 200 "invoke hello-exec"
-	expect_body "hello, ex!" "invoke hello-exec"
+	expect_body $'hello, ex!\n' "invoke hello-exec"
 }
 
 t_e2e_function() {
 	need "$E2E_PKG" || return
-	deploy e2e "$E2E_PKG" native '{"env":{"E2E_VERSION":"1"},"timeout_ms":2000}'
+	deploy e2e "$E2E_PKG" native '{"env":{"E2E_VERSION":"1"},"timeout_ms":60000}'
 	expect_code 201 "deploy e2e"
 	invoke e2e "version"
 	expect_body "1" "version"
@@ -211,7 +211,7 @@ t_e2e_function() {
 
 t_update() {
 	need "$E2E_PKG" || return
-	deploy e2e "$E2E_PKG" native '{"env":{"E2E_VERSION":"2"},"timeout_ms":2000}'
+	deploy e2e "$E2E_PKG" native '{"env":{"E2E_VERSION":"2"},"timeout_ms":60000}'
 	expect_code 200 "redeploy e2e"
 	[ "$(echo "$BODY" | jq -r .version)" = 2 ]
 	check $? "version after the update: $BODY"
@@ -295,8 +295,8 @@ t_concurrent64() {
 	local i pids=()
 	mkdir -p "$WORK/c64"
 	for i in $(seq 1 64); do
-		curl -s -o "$WORK/c64/$i.out" -w '%{http_code}' --max-time 600 -X POST \
-			--data-binary "call-$i" "$URL/v1/functions/e2e/invoke" >"$WORK/c64/$i.code" &
+		curl -s -o "$WORK/c64/$i.out" -D "$WORK/c64/$i.hdr" -w '%{http_code}' --max-time 600 \
+			-X POST --data-binary "call-$i" "$URL/v1/functions/e2e/invoke" >"$WORK/c64/$i.code" &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
@@ -309,6 +309,8 @@ t_concurrent64() {
 	done
 	[ $bad = 0 ]
 	check $? "$bad of 64 concurrent calls wrong"
+	log "restore (ms) max $(cat "$WORK"/c64/*.hdr | tr -d '\r' | awk -F': ' 'tolower($1)=="x-restore-us" {if ($2>m) m=$2} END {printf "%.0f", m/1000}')," \
+	    "handler round trip (ms) max $(cat "$WORK"/c64/*.hdr | tr -d '\r' | awk -F': ' 'tolower($1)=="x-duration-us" {if ($2>m) m=$2} END {printf "%.0f", m/1000}')"
 }
 
 t_oversized() {
