@@ -3,7 +3,8 @@
 # (started here on a temporary data directory): deploy from a directory and
 # from a prebuilt .tar.gz, invoke (string, stdin, -v headers), ls, get,
 # logs, pool, update, init failure (422), handler crash (502), bad token,
-# rm, no server.  Only the CLI talks to runtimed.  Guests must run, so:
+# oversized body (413), rm, no server.  Only the CLI talks to runtimed.
+# Guests must run, so:
 #
 #   tools/kvm-run --timeout 1500 -- tests/cli/e2e.sh
 #
@@ -130,6 +131,10 @@ uf invoke crash
 expect unhandled 1 "" "error: unhandled: "
 uf --token wrong ls
 expect bad-token 1 "" "error: bad or missing token"
+# Over the gateway's invoke body limit (6 MiB): answered 413 before the body is read.
+head -c $((7 << 20)) /dev/zero >"$WORK/big"
+uf invoke crash --data @"$WORK/big"
+expect too-large 1 "" "error: payload_too_large: "
 
 uf rm hello
 expect rm 0 "removed hello"
