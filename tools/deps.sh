@@ -12,7 +12,7 @@ PKGS=(
 	linux-source-6.1 bc flex bison libelf-dev libssl-dev xz-utils cpio  # guest kernel
 	qemu-system-x86                                 # the KVM sandbox and the QEMU peer
 	python3 jq curl                                 # test and bench scripts
-	libpython3.11-dev python3.11                    # the python runtime (embedded; stdlib packed into the guest)
+	libpython3.11-dev python3.11 zlib1g-dev         # the python runtime (embedded; stdlib packed into the guest); packages
 	wrk gnuplot-nox criu                            # benchmarks and their peers
 )
 

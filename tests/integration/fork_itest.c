@@ -1,24 +1,17 @@
-/* fork_itest.c — copy-on-write clones of a booted, snapshotted Linux guest:
- * many clones from one template all answer, each gets its own entropy and
- * the host's wall clock through the post-clone Fixup, writes stay private to
- * the clone that made them, a clone of a clone carries its parent's state,
- * and an idle clone costs far less memory than the guest has.
+/* fork_itest.c — copy-on-write clones of a booted, snapshotted Linux guest
+ * on pre-built VM shells (forker/vm_pool.h, forker/vm_clone.h): many clones
+ * from one template all answer, each gets its own entropy and the host's
+ * wall clock through the post-clone Fixup, writes stay private to the clone
+ * that made them, a clone of a clone carries its parent's state, an idle
+ * clone costs far less memory than the guest has, a clone reset in place
+ * is a fresh instance, a recorded working set loads and prefetches, and a
+ * template never reads its memory file again once open.
  *
  *   fork-itest KERNEL INITRD [TEST...]     (through tools/kvm-run)
  *
- * FORK_ITEST_CLONES sets how many clones many_clones makes (default 200;
- * ~20 s in the KVM sandbox).  ITEST_VERBOSE=1 logs each step.  Known bug,
- * why make test leaves this out (UNIFORK_TEST_CLONES=1 puts it back): in the
- * sandbox some runs stall on a clone — once after hello, fixup and "rand"
- * had answered and "time" never did; once with the sandbox's two vCPUs
- * spinning at 100% and no clone progressing.  Not found yet.  (In the
- * sandbox, destroying VMs back to back used to hang in kthread_stop() of
- * KVM's NX-hugepage recovery thread: tools/sandbox/init.c loads kvm with
- * nx_huge_pages=never.)
- *
- * Today a clone is a VM created and restored from the snapshot on demand
- * (snap_vm_thread_start); the pre-built shell pool of forker/ is not yet
- * used for Linux guests.
+ * FORK_ITEST_CLONES sets how many clones many_clones makes (default 200).
+ * ITEST_VERBOSE=1 logs each step.  A clone that stops answering is reported
+ * with where its vCPU was (vmm/vm_debug.h) and its vsock counters.
  */
 #include "forker/vm_clone.h"
 #include "snapshotter/snapshot.h"
