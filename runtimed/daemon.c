@@ -8,6 +8,7 @@
 #include "snapshotter/snapshot.h"
 #include "vmm/err.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -122,6 +123,37 @@ static void load_one(void *arg, struct rt_spec *spec)
 	fprintf(stderr, "runtimed: %s: %s\n", fn->spec.name, fn->last_error);
 }
 
+/* Cached base/runtime templates made from artifacts that are gone (another
+ * kernel, initramfs or agent) are never used again: remove them. */
+static void prune_templates(struct rt_daemon *d)
+{
+	DIR *dir = opendir(d->reg.templates);
+	if (!dir)
+		return;
+	struct dirent *e;
+	while ((e = readdir(dir))) {
+		char p[PATH_MAX];
+		if (e->d_name[0] == '.' || strstr(e->d_name, ".lock") ||
+		    (size_t)snprintf(p, sizeof(p), "%s/%s", d->reg.templates, e->d_name) >= sizeof(p))
+			continue;
+		bool keep = false;
+		for (int i = 0; i < 2 && !keep; i++) {
+			struct snap_expect exp = {.origin = i ? &d->cfg.origin_python : &d->cfg.origin,
+						  .skip_cpu_check = true};
+			struct snap_image img;
+			if (snap_open(p, &exp, &img) == 0) {
+				snap_image_close(&img);
+				keep = true;
+			}
+		}
+		if (!keep && strstr(e->d_name, ".tmp-") == NULL) {
+			fprintf(stderr, "runtimed: removing stale template %s\n", e->d_name);
+			rt_reg_discard(p);
+		}
+	}
+	closedir(dir);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
 	struct rt_daemon *d = t->data;
@@ -211,6 +243,7 @@ int rt_daemon_start(struct rt_daemon *d, uv_loop_t *loop)
 	int r = rt_reg_init(&d->reg, d->cfg.data);
 	if (r)
 		return r;
+	prune_templates(d);
 	uv_timer_init(loop, &d->tick);
 	d->tick.data = d;
 	uv_signal_init(loop, &d->sigterm);

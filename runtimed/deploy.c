@@ -78,7 +78,20 @@ static void start_next_build(struct rt_daemon *d);
 static void go_live(struct rt_deploy *dep)
 {
 	struct rt_fn *fn = dep->fn;
-	if (!dep->rebuild) {
+	if (dep->rebuild) {
+		char cur[PATH_MAX], next[PATH_MAX];
+		int r = rt_reg_path(&dep->d->reg, fn->spec.name, "template", cur, sizeof(cur));
+		if (r == 0)
+			r = rt_reg_path(&dep->d->reg, fn->spec.name, "template.new", next, sizeof(next));
+		if (r == 0)
+			r = rt_swap_dir(next, cur);
+		if (r) {
+			snprintf(fn->last_error, sizeof(fn->last_error), "rebuild: %s", vmm_strerror());
+			fn->state = RT_FN_FAILED;
+			finish(dep);
+			return;
+		}
+	} else {
 		int r = rt_reg_commit(&dep->d->reg, fn->spec.name, dep->staging);
 		if (r) {
 			answer(dep, 500, "internal", vmm_strerror());
@@ -155,7 +168,10 @@ static int spawn_build(struct rt_deploy *dep)
 		snprintf(base, sizeof(base), "%s", dep->staging);
 	if (r)
 		return r;
-	snprintf(out, sizeof(out), "%s/template", base);
+	/* A rebuild goes next to the template it replaces (go_live swaps). */
+	snprintf(out, sizeof(out), "%s/%s", base, dep->rebuild ? "template.new" : "template");
+	if (dep->rebuild)
+		rt_reg_discard(out);
 	snprintf(pkg, sizeof(pkg), "%s/code.tar.gz", base);
 	snprintf(env, sizeof(env), "%s/env", base);
 	snprintf(mem, sizeof(mem), "%u", (s->memory_mb + 1) & ~1u);

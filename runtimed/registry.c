@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define SPEC_MAX (4u << 20)
+#define OLD_SUFFIX ".old-"
 
 static int mkdir_p1(const char *p)
 {
@@ -37,6 +38,25 @@ void rt_reg_discard(const char *dir)
 		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static void recover_old(const char *dir, const char *entry);
+
+/* Inside a function directory: interrupted template swaps, and a rebuilt
+ * template (template.new) that was not moved into place. */
+static void recover_function(const char *fdir)
+{
+	DIR *d = opendir(fdir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, OLD_SUFFIX))
+			recover_old(fdir, e->d_name);
+	closedir(d);
+	char p[PATH_MAX];
+	if ((size_t)snprintf(p, sizeof(p), "%s/template.new", fdir) < sizeof(p))
+		rt_reg_discard(p);
+}
+
 int rt_reg_init(struct rt_registry *r, const char *data)
 {
 	if ((size_t)snprintf(r->root, sizeof(r->root), "%s/functions", data) >= sizeof(r->root) ||
@@ -54,11 +74,15 @@ int rt_reg_init(struct rt_registry *r, const char *data)
 		return vmm_errno(-errno, "open %s", r->root);
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, ".staging-", 9) && strncmp(e->d_name, ".removed-", 9))
-			continue;
 		char p[PATH_MAX];
-		if ((size_t)snprintf(p, sizeof(p), "%s/%s", r->root, e->d_name) < sizeof(p))
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", r->root, e->d_name) >= sizeof(p))
+			continue;
+		if (!strncmp(e->d_name, ".staging-", 9) || !strncmp(e->d_name, ".removed-", 9))
 			rt_reg_discard(p);
+		else if (strstr(e->d_name, OLD_SUFFIX))
+			recover_old(r->root, e->d_name);
+		else if (rt_spec_name_ok(e->d_name))
+			recover_function(p);
 	}
 	closedir(d);
 	return 0;
@@ -152,20 +176,59 @@ int rt_reg_stage(const struct rt_registry *r, const struct rt_spec *s, const voi
 	return rc;
 }
 
+int rt_swap_dir(const char *src, const char *dst)
+{
+	if (rename(src, dst) == 0)
+		return 0;
+	if (errno != EEXIST && errno != ENOTEMPTY)
+		return vmm_errno(-errno, "move %s to %s", src, dst);
+	if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_EXCHANGE) == 0) {
+		rt_reg_discard(src); /* the previous version now lives there */
+		return 0;
+	}
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return vmm_errno(-errno, "swap %s into %s", src, dst);
+	/* A filesystem without RENAME_EXCHANGE (9p shares in the KVM
+	 * sandbox): move the old one aside first.  Until the second rename,
+	 * only DST.old-* holds it: rt_reg_init() moves it back. */
+	char old[PATH_MAX];
+	if ((size_t)snprintf(old, sizeof(old), "%s" OLD_SUFFIX "XXXXXX", dst) >= sizeof(old) ||
+	    !mkdtemp(old))
+		return vmm_errno(-errno, "aside directory for %s", dst);
+	if (rename(dst, old) < 0) {
+		int r = vmm_errno(-errno, "move %s aside", dst);
+		rmdir(old);
+		return r;
+	}
+	if (rename(src, dst) < 0) {
+		int r = vmm_errno(-errno, "move %s to %s", src, dst);
+		if (rename(old, dst) < 0)
+			fprintf(stderr, "runtimed: %s is left at %s: %s\n", dst, old, strerror(errno));
+		return r;
+	}
+	rt_reg_discard(old);
+	return 0;
+}
+
+/* A DST.old-* directory with no DST next to it is what an interrupted
+ * rt_swap_dir() left: put it back; otherwise remove it. */
+static void recover_old(const char *dir, const char *entry)
+{
+	const char *mark = strstr(entry, OLD_SUFFIX);
+	char p[PATH_MAX], dst[PATH_MAX];
+	if (!mark || (size_t)snprintf(p, sizeof(p), "%s/%s", dir, entry) >= sizeof(p) ||
+	    (size_t)snprintf(dst, sizeof(dst), "%s/%.*s", dir, (int)(mark - entry), entry) >= sizeof(dst))
+		return;
+	if (access(dst, F_OK) != 0 && rename(p, dst) == 0)
+		return;
+	rt_reg_discard(p);
+}
+
 int rt_reg_commit(const struct rt_registry *r, const char *name, const char *staging)
 {
 	char dst[PATH_MAX];
 	int rc = rt_reg_path(r, name, NULL, dst, sizeof(dst));
-	if (rc)
-		return rc;
-	if (rename(staging, dst) == 0)
-		return 0;
-	if (errno != EEXIST && errno != ENOTEMPTY)
-		return vmm_errno(-errno, "move %s into place", name);
-	if (renameat2(AT_FDCWD, staging, AT_FDCWD, dst, RENAME_EXCHANGE) < 0)
-		return vmm_errno(-errno, "swap %s into place", name);
-	rt_reg_discard(staging); /* the previous version now lives there */
-	return 0;
+	return rc ? rc : rt_swap_dir(staging, dst);
 }
 
 int rt_reg_save_spec(const struct rt_registry *r, const struct rt_spec *s)

@@ -9,8 +9,12 @@
  * A deploy writes a staging directory (DATA/functions/.staging-NAME-XXXXXX)
  * and, once its template is built, swaps it in with one rename (an existing
  * function is exchanged atomically, RENAME_EXCHANGE, then removed), so a
- * crash at any point leaves either the old function or the new one.
- * Leftover staging and removed directories are cleaned at start.  Workers
+ * crash at any point leaves either the old function or the new one.  On a
+ * filesystem without RENAME_EXCHANGE (the KVM sandbox's 9p shares) the old
+ * directory is first renamed to NAME.old-XXXXXX; rt_reg_init() moves such a
+ * directory back when a crash left no NAME.  A template rebuilt in place
+ * goes to NAME/template.new and is swapped in the same way.  Leftover
+ * staging and removed directories are cleaned at start.  Workers
  * keep their template files open, so swapping or removing a directory never
  * pulls memory from under a running clone.
  *
@@ -44,6 +48,8 @@ int rt_reg_stage(const struct rt_registry *r, const struct rt_spec *s, const voi
 /* Move a built staging directory into place as function `name`. */
 int rt_reg_commit(const struct rt_registry *r, const char *name, const char *staging)
 	__attribute__((warn_unused_result));
+/* Move directory src to dst, replacing a dst that exists (see above). */
+int rt_swap_dir(const char *src, const char *dst) __attribute__((warn_unused_result));
 /* Remove a staging (or any) directory tree. */
 void rt_reg_discard(const char *dir);
 /* Rewrite NAME/spec.json atomically (pool changes). */

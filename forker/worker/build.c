@@ -30,12 +30,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SEC 1000000000ull
@@ -62,7 +64,17 @@ static int lock_link(const char *path)
 	return fd;
 }
 
-/* A usable cached snapshot at dir?  A damaged one is removed. */
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st;
+	(void)f;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
+		fprintf(stderr, "uf-worker: remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+/* A usable cached snapshot at dir?  A damaged or stale one is removed (a
+ * filesystem without RENAME_EXCHANGE could not replace it). */
 static bool cached(const char *dir, const struct snap_origin *origin)
 {
 	struct worker_tmpl t;
@@ -73,6 +85,7 @@ static bool cached(const char *dir, const struct snap_origin *origin)
 		return true;
 	}
 	fprintf(stderr, "uf-worker: rebuilding %s: %s\n", dir, vmm_strerror());
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return false;
 }
 

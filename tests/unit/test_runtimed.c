@@ -299,3 +299,51 @@ UT_TEST(rt_config_env_flags_token)
 	free(c);
 	rt_reg_discard(data);
 }
+
+UT_TEST(rt_registry_recovers_interrupted_swaps)
+{
+	char *data = tmpdir(), p[PATH_MAX], q[PATH_MAX];
+	struct rt_registry r;
+	UT_EQ(rt_reg_init(&r, data), 0);
+	/* A swap that moved "beta" aside and died before moving the new one
+	 * in: the old version comes back. */
+	snprintf(p, sizeof(p), "%s/functions/beta.old-Ab12Cd", data);
+	UT_EQ(mkdir(p, 0700), 0);
+	UT_EQ(rt_write_atomic(p, "code.tar.gz", "old", 3), 0);
+	/* One that got as far as the new one: the aside copy goes. */
+	snprintf(q, sizeof(q), "%s/functions/gamma", data);
+	UT_EQ(mkdir(q, 0700), 0);
+	snprintf(q, sizeof(q), "%s/functions/gamma.old-Zz99Yy", data);
+	UT_EQ(mkdir(q, 0700), 0);
+	/* Inside a function: an interrupted template swap and a rebuilt
+	 * template that never moved in. */
+	snprintf(p, sizeof(p), "%s/functions/gamma/template.old-Qq11Ww", data);
+	UT_EQ(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/functions/gamma/template.new", data);
+	UT_EQ(mkdir(p, 0700), 0);
+	UT_EQ(rt_reg_init(&r, data), 0);
+	snprintf(p, sizeof(p), "%s/functions/beta/code.tar.gz", data);
+	UT_EQ(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/functions/beta.old-Ab12Cd", data);
+	UT_ASSERT(access(p, F_OK) != 0);
+	UT_ASSERT(access(q, F_OK) != 0);
+	snprintf(p, sizeof(p), "%s/functions/gamma/template", data);
+	UT_EQ(access(p, F_OK), 0);
+	snprintf(p, sizeof(p), "%s/functions/gamma/template.new", data);
+	UT_ASSERT(access(p, F_OK) != 0);
+	/* rt_swap_dir replaces a directory holding files. */
+	char a[256], b[256];
+	snprintf(a, sizeof(a), "%s/a", data);
+	snprintf(b, sizeof(b), "%s/b", data);
+	UT_EQ(mkdir(a, 0700), 0);
+	UT_EQ(mkdir(b, 0700), 0);
+	UT_EQ(rt_write_atomic(a, "f", "new", 3), 0);
+	UT_EQ(rt_write_atomic(b, "f", "old", 3), 0);
+	UT_EQ(rt_swap_dir(a, b), 0);
+	UT_ASSERT(access(a, F_OK) != 0);
+	char buf[16];
+	snprintf(p, sizeof(p), "%s/f", b);
+	read_file(p, buf, sizeof(buf));
+	UT_ASSERT(strcmp(buf, "new") == 0);
+	rt_reg_discard(data);
+}
