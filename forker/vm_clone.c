@@ -100,8 +100,7 @@ static int bring_up(struct fork_vm_clone *c, unsigned flags, struct fork_vm_time
 	if ((ret = vsock_host_connect_wait(vm->vsock, UF_AGENT_VSOCK_PORT, FORK_VM_START_TIMEOUT_MS,
 					   &c->fd)))
 		return vmm_errno(ret, "connect to the clone's agent");
-	struct agent_hello h;
-	if ((ret = agent_client_hello(c->fd, &h, FORK_VM_START_TIMEOUT_MS)))
+	if ((ret = agent_client_hello(c->fd, &c->hello, FORK_VM_START_TIMEOUT_MS)))
 		return vmm_errno(ret, "the clone's agent sent no Hello");
 	tm->connect_ns = lap(&t);
 

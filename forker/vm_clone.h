@@ -40,6 +40,7 @@
 #include "forker/cow.h"
 #include "forker/vm_pool.h"
 #include "forker/ws.h"
+#include "proto/agent_client.h"
 #include "snapshotter/snapshot.h"
 
 struct fork_vm_template {
@@ -69,6 +70,7 @@ struct fork_vm_clone {
 	struct fork_vm *v;              /* the shell; NULL once destroyed */
 	const struct fork_vm_template *tmpl;
 	int fd;                         /* agent connection, after Fixup; owned */
+	struct agent_hello hello;       /* what the agent said on that connection */
 	uint64_t starts;                /* 1 + resets */
 };
 
