@@ -40,17 +40,23 @@ void rt_reg_discard(const char *dir)
 
 static void recover_old(const char *dir, const char *entry);
 
-/* Inside a function directory: interrupted template swaps, and a rebuilt
- * template (template.new) that was not moved into place. */
+/* Inside a function directory: interrupted template swaps, what a build
+ * that died left (template.tmp-*), and a rebuilt template (template.new)
+ * that was not moved into place. */
 static void recover_function(const char *fdir)
 {
 	DIR *d = opendir(fdir);
 	if (!d)
 		return;
 	struct dirent *e;
-	while ((e = readdir(d)))
+	while ((e = readdir(d))) {
+		char p[PATH_MAX];
 		if (strstr(e->d_name, OLD_SUFFIX))
 			recover_old(fdir, e->d_name);
+		else if (strncmp(e->d_name, "template.tmp-", 13) == 0 && /* a build that died */
+			 (size_t)snprintf(p, sizeof(p), "%s/%s", fdir, e->d_name) < sizeof(p))
+			rt_reg_discard(p);
+	}
 	closedir(d);
 	char p[PATH_MAX];
 	if ((size_t)snprintf(p, sizeof(p), "%s/template.new", fdir) < sizeof(p))
