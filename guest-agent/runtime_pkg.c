@@ -123,7 +123,10 @@ static int parse_pax(struct tar *t, const char *p, size_t n)
 		size_t len = 0, i = off;
 		while (i < n && p[i] >= '0' && p[i] <= '9' && len < META_MAX)
 			len = len * 10 + (size_t)(p[i++] - '0');
-		if (i == off || i >= n || p[i] != ' ' || len < 5 || len > n - off || p[off + len - 1] != '\n')
+		/* "LEN SP key=value NL": LEN counts the whole record, so the key
+		 * starts before the record's last byte. */
+		if (i == off || i >= n || p[i] != ' ' || len < 5 || len > n - off ||
+		    i + 2 > off + len || p[off + len - 1] != '\n')
 			return fail(t, -EBADMSG, "package: malformed pax header");
 		const char *kv = p + i + 1, *end = p + off + len - 1;
 		const char *eq = memchr(kv, '=', (size_t)(end - kv));
@@ -187,14 +190,14 @@ static int start_data(struct tar *t, uint64_t size, enum tar_mode mode)
 	t->remain = size;
 	t->pad = (BLOCK - size % BLOCK) % BLOCK;
 	t->mode = mode;
-	if (size == 0) {
-		if (mode == T_META)
-			return meta_done(t);
+	if (size == 0) {          /* no data: the next header follows */
+		int rc = mode == T_META ? meta_done(t) : 0;
 		if (t->out_fd >= 0) {
 			close(t->out_fd);
 			t->out_fd = -1;
 		}
 		next_entry(t);
+		return rc;
 	}
 	return 0;
 }
@@ -248,8 +251,9 @@ static int header(struct tar *t)
 		snprintf(name, sizeof name, "%s/%s", prefix, base);
 	else
 		snprintf(name, sizeof name, "%s", base);
-	const char *nm = t->long_name ? t->long_name : name;
-	const char *lk = t->long_link ? t->long_link : link;
+	/* An empty long name or pax path counts as none. */
+	const char *nm = t->long_name && t->long_name[0] ? t->long_name : name;
+	const char *lk = t->long_link && t->long_link[0] ? t->long_link : link;
 	const char *why;
 	int rc = pkg_norm_path(nm, t->path, &why);
 	if (rc < 0) {

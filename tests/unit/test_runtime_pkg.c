@@ -4,12 +4,14 @@
 #include "tests/unit/test_runtime.h"
 #include "tests/unit/ut.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "guest-agent/runtime_pkg.h"
 
@@ -207,6 +209,26 @@ UT_TEST(pkg_refuses_broken_archives)
 	teardown();
 }
 
+/* Empty GNU long-name and pax entries (regression: an empty one left the
+ * reader in its metadata state with no buffer). */
+UT_TEST(pkg_empty_meta_entries)
+{
+	setup();
+	const struct rt_entry e[] = {
+		{ .name = "", .type = 'x' },
+		{ .name = "a", .type = '0', .data = "A" },
+		{ .name = "././@LongLink", .type = 'L', .claim_size = 0 },
+		{ .name = "b", .type = '0', .data = "B" },
+	};
+	char err[256] = "";
+	int rc = unpack(e, 4, 0, err, sizeof err, NULL);
+	if (rc)
+		UT_FAIL("unpack: %d %s", rc, err);
+	expect_file("a", "A", 0644);
+	expect_file("b", "B", 0644);   /* an empty long name: the header's name counts */
+	teardown();
+}
+
 UT_TEST(pkg_limits)
 {
 	setup();
@@ -241,5 +263,99 @@ UT_TEST(pkg_limits)
 	/* A directory entry claiming data over the budget. */
 	const struct rt_entry claim[] = { { .name = "d", .type = '5', .claim_size = 1ull << 30 } };
 	expect_refused(claim, 1, -EFBIG, "claims");
+	teardown();
+}
+
+/* Random damage to a tar with every entry kind (before gzip, so the reader
+ * sees it): each archive is unpacked or refused with a message, and nothing
+ * ever lands outside the root (ASan watches the parsing). */
+UT_TEST(pkg_random_damage_never_escapes)
+{
+	setup();
+	char longname[200];
+	snprintf(longname, sizeof longname, "long/%0150d", 7);
+	const struct rt_entry e[] = {
+		{ .name = "d/", .type = '5' },
+		{ .name = "d/f", .type = '0', .data = "contents of f" },
+		{ .name = "d/l", .type = '2', .link = "f" },
+		{ .name = "h", .type = '1', .link = "d/f" },
+		{ .name = "", .type = 'x', .data = "18 path=d/p/x.txt\n" },
+		{ .name = "px", .type = '0', .data = "pax" },
+		{ .name = longname, .type = '0', .data = "long" },
+	};
+	size_t len;
+	uint8_t *gz = rt_targz(e, sizeof e / sizeof e[0], 0, &len);
+	char err0[256] = "";
+	UT_EQ(agent_pkg_unpack(gz, len, rootfd, &lim, NULL, err0, sizeof err0), 0);
+	expect_file("d/p/x.txt", "pax", 0644);
+	UT_EQ(agent_pkg_clear(rootfd), 0);
+	/* Get the plain tar back out of the gzip. */
+	uint8_t *tar = malloc(1u << 20);
+	z_stream zs;
+	memset(&zs, 0, sizeof zs);
+	UT_EQ(inflateInit2(&zs, 16 + MAX_WBITS), Z_OK);
+	zs.next_in = gz;
+	zs.avail_in = (uInt)len;
+	zs.next_out = tar;
+	zs.avail_out = 1u << 20;
+	UT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+	size_t tlen = (1u << 20) - zs.avail_out;
+	inflateEnd(&zs);
+	free(gz);
+
+	/* Header blocks: their checksums are fixed up after half the damage,
+	 * so the damage reaches the parser behind the checksum. */
+	size_t hdrs[64], nh = 0;
+	for (size_t off = 0; off + 512 <= tlen && nh < 64; off += 512)
+		if (memcmp(tar + off + 257, "ustar", 5) == 0)
+			hdrs[nh++] = off;
+	UT_ASSERT(nh >= 7);
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	int accepted = 0, refused = 0;
+	uint8_t *m = malloc(tlen);
+	for (int it = 0; it < 1000; it++) {
+		memcpy(m, tar, tlen);
+		int flips = 1 + (int)(x % 8);
+		for (int k = 0; k < flips; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			size_t at = (size_t)(x % tlen);
+			m[at] = (x >> 40) & 1 ? (uint8_t)(x >> 32) : (uint8_t)"./0 \n=x"[(x >> 33) % 8];
+		}
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		for (size_t h = 0; (x & 16) && h < nh; h++) {
+			uint8_t *b = m + hdrs[h];
+			unsigned sum = 0;
+			memset(b + 148, ' ', 8);
+			for (int i = 0; i < 512; i++)
+				sum += b[i];
+			snprintf((char *)b + 148, 8, "%06o", sum & 0777777);
+		}
+		size_t cut = (x & 3) == 0 ? (size_t)(x >> 8) % tlen : tlen;
+		uint8_t *g = rt_gzip(m, cut, &len);
+		char err[256] = "";
+		int rc = agent_pkg_unpack(g, len, rootfd, &lim, NULL, err, sizeof err);
+		free(g);
+		if (rc == 0) {
+			accepted++;
+		} else {
+			refused++;
+			UT_ASSERT(rc < 0 && strncmp(err, "package: ", 9) == 0);
+		}
+		int t = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		UT_ASSERT(t >= 0);
+		int nent = 0;
+		DIR *d = fdopendir(t);
+		UT_ASSERT(d);
+		struct dirent *de;
+		while ((de = readdir(d)))
+			nent += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+		closedir(d);
+		UT_EQ(nent, 1);                 /* only "root" */
+		UT_EQ(agent_pkg_clear(rootfd), 0);
+	}
+	UT_ASSERT(refused > 0 && accepted > 0);
+	printf("    %d damaged archives accepted, %d refused\n", accepted, refused);
+	free(m);
+	free(tar);
 	teardown();
 }
