@@ -24,6 +24,7 @@ import pty
 import re
 import select
 import subprocess
+import sys
 import time
 
 from agentwire import DIAG_CONTENT_TYPE, AgentError
@@ -34,6 +35,12 @@ PEER_TIMEOUT_S = 180
 
 class PeerError(Exception):
     pass
+
+
+def trace(msg):
+    """BENCH_FORK_TRACE=1: every step on stderr (to find where a run hangs)."""
+    if os.environ.get("BENCH_FORK_TRACE"):
+        print(f"  [{time.monotonic():.3f}] {msg}", file=sys.stderr, flush=True)
 
 
 def _us(t0, t1):
@@ -58,6 +65,7 @@ def our_cold_boot(uf_vm, cfg, k, workdir):
         with open(errp, "w") as err:
             t0 = time.monotonic()
             p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=slave, stderr=err)
+        trace(f"ours cold boot {k}: uf-vm pid {p.pid}")
         os.close(slave)
         slave = -1
         out, t_first = b"", None
@@ -75,11 +83,15 @@ def our_cold_boot(uf_vm, cfg, k, workdir):
             out += chunk
             if b"\n" in out:
                 t_first = time.monotonic()
+        trace(f"ours cold boot {k}: answer {'in' if t_first else 'NOT in'}; waiting for the exit")
         try:
             rc = p.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             p.kill()
-            p.wait()
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise PeerError(f"uf-vm pid {p.pid} still there 60 s after SIGKILL")
             rc = None
     finally:
         if slave >= 0:
@@ -125,6 +137,7 @@ def qemu_cold_boot(qcfg, k, workdir):
         t_hello = time.monotonic()
         _echo(conn, k, deadline)
         t_first = time.monotonic()
+        trace(f"QEMU cold boot {k}: pid {g.proc.pid} answered; Shutdown")
         if h["runtime"] != "echo":
             raise PeerError(f"QEMU guest's agent runs {h['runtime']!r}, not echo")
         conn.shutdown(0)
@@ -153,6 +166,7 @@ def qemu_template(qcfg, workdir, stream, marker, settle_s):
             raise PeerError(f"diag set: status {st}: {body}")
         conn.ping(1, deadline)
         g.close_agent()
+        trace(f"QEMU template: pid {g.proc.pid} marker set; migrating")
         time.sleep(settle_s)
         t0 = time.monotonic()
         mig = g.migrate_to_file(stream, time.monotonic() + PEER_TIMEOUT_S)
@@ -188,6 +202,7 @@ def qemu_restore(qcfg, k, workdir, stream, marker):
         t_fix = time.monotonic()
         _echo(conn, k, deadline)
         t_first = time.monotonic()
+        trace(f"QEMU restore {k}: pid {g.proc.pid} answered")
         # Not timed: prove this is the migrated guest.  A cold boot has no
         # marker (404) and would have greeted as a fresh agent.
         st, body = _diag(conn, "get bench_marker", k, deadline)
@@ -197,6 +212,7 @@ def qemu_restore(qcfg, k, workdir, stream, marker):
         if not ack["ok"]:
             raise PeerError(f"restore {k}: Fixup failed in the guest: {ack}")
         priv = g.private_kib()
+        trace(f"QEMU restore {k}: verified; killing")
         resumed = g.qmp_event_since_spawn("RESUME", time.monotonic() + 5)
         # Killed, not shut down: in the sandbox a guest restored by QEMU
         # gets SIGSEGV on the agent's outb to the exit port (ioperm'd at

@@ -138,8 +138,7 @@ class QemuGuest:
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.release()
             return None
 
     def release(self):
@@ -147,7 +146,11 @@ class QemuGuest:
         self._close_qmp()
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise QemuError(f"QEMU pid {self.proc.pid} still there 60 s after SIGKILL "
+                                f"(stuck in the kernel?)")
         for p in (self.agent_path, self.qmp_path):     # the log stays for --keep
             if p:
                 try:
