@@ -374,6 +374,11 @@ static int exec_invoke(const struct agent_call *call, struct agent_reply *out)
 	int64_t deadline = call->deadline_ms ? now_ms() + (int64_t)call->deadline_ms : 0;
 	int rc = pump(&x, hdr, sizeof hdr, deadline);
 	uint32_t status = get_le32(hdr), len = get_le32(hdr + 4);
+	/* Check the header before waiting for a body it may only pretend to
+	 * announce (stray bytes read as a header). */
+	if (rc == 0 && (status < 100 || status > 599))
+		return call_failed(out, "exec: protocol violation: status %u outside 100..599; "
+				   "killed", status);
 	if (rc == 0 && len > UF_AGENT_MAX_PAYLOAD)
 		return call_failed(out, "exec: protocol violation: a response of %u bytes (over "
 				   "6 MiB); killed", len);
@@ -397,9 +402,6 @@ static int exec_invoke(const struct agent_call *call, struct agent_reply *out)
 	if (!x.broken && (x.len[0] || x.len[1]))
 		return call_failed(out, "exec: protocol violation: the handler answered before "
 				   "reading the whole request; killed");
-	if (status < 100 || status > 599)
-		return call_failed(out, "exec: protocol violation: status %u outside 100..599; "
-				   "killed", status);
 	drain_stderr();
 	out->status = status;
 	snprintf(out->content_type, sizeof out->content_type, "application/octet-stream");
