@@ -28,8 +28,9 @@
 
 static const char *kernel, *initrd, *fndir;
 static char work[PATH_MAX];
-static const struct vmm_vm_config cfg = {.mem_size = 256ull << 20, .console_fd = STDERR_FILENO,
-					  .vsock_cid = 3};
+/* Guest RAM: 256 MiB, or RUNTIME_ITEST_MEM_MB. */
+static struct vmm_vm_config cfg = {.mem_size = 256ull << 20, .console_fd = STDERR_FILENO,
+				   .vsock_cid = 3};
 
 static int boot(struct vmm_vm_thread *t)
 {
@@ -487,6 +488,9 @@ int main(int argc, char **argv)
 	kernel = argv[1];
 	initrd = argv[2];
 	fndir = argv[3];
+	const char *mem = getenv("RUNTIME_ITEST_MEM_MB");
+	if (mem && atoi(mem) >= 64)
+		cfg.mem_size = (uint64_t)atoi(mem) << 20;
 	snprintf(work, sizeof work, "/tmp/uf-runtime-itest.XXXXXX");
 	if (!mkdtemp(work)) {
 		perror("mkdtemp");
