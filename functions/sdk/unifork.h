@@ -33,7 +33,14 @@
  * The guest has glibc and the libraries of its initramfs, nothing else.
  *
  * A crash (SIGSEGV, abort) in a native handler takes its VM down: the
- * call fails with 502 and the clone is discarded.
+ * call fails with 502 and the clone is discarded.  The agent does not
+ * interrupt a call that runs past its deadline (req->deadline_ms): the
+ * host does, by killing the clone (504).
+ *
+ * Clones share everything uf_init left, including any PRNG it seeded
+ * (srand(), a random state struct): every clone would draw the same
+ * numbers.  Seed per call from getrandom(2) (the agent reseeds the kernel
+ * CRNG in every clone before its first call) when randomness matters.
  */
 #ifndef UNIFORK_H
 #define UNIFORK_H
