@@ -1,15 +1,11 @@
-/* runtime_itest.c — the agent's function runtimes in a real guest: boots
- * the unikernelized guest with the python initramfs (our VMM, vsock CID 3)
- * and deploys packages from build/functions/ over vsock, one boot per
- * case (an agent takes one function): echo before any Init, native and
- * exec functions with their failures, the python runtime-only warm-up, and
- * the template chain base -> runtime -> function through real snapshots
- * and copy-on-write restores.  Run through tests/integration/runtimes.sh.
- *
+/* runtime_itest.c — the agent's function runtimes in a real guest booted
+ * with the python initramfs (our VMM, vsock CID 3), packages from
+ * build/functions/, one boot per case (an agent takes one function): echo
+ * before any Init, native and exec functions and their failures, the
+ * python runtime-only warm-up, and the template chain base -> runtime ->
+ * function through snapshots and copy-on-write restores.
  *   runtime-itest KERNEL PYTHON-INITRD FUNCTIONS-DIR [TEST...]
- *
- * Closes with "N passed, N failed".
- */
+ * (tests/integration/runtimes.sh); closes with "N passed, N failed". */
 #include "snapshotter/snapshot.h"
 #include "tests/integration/itest.h"
 #include "vmm/err.h"
@@ -128,9 +124,9 @@ static int do_init(int fd, const char *runtime, const char *handler, const char 
 	return 0;
 }
 
-/* One call: status and body (exact, or a substring when `sub`), logs substring. */
-static int call(int fd, const char *ev, uint32_t status, const char *body, int sub,
-		const char *logs, const char *err)
+/* One call: status, exact body (NULL: any), a logs and an error substring. */
+static int call(int fd, const char *ev, uint32_t status, const char *body, const char *logs,
+		const char *err)
 {
 	struct agent_result r;
 	int rc = agent_client_invoke(fd, "itest", ev, strlen(ev), 0, &r);
@@ -138,8 +134,7 @@ static int call(int fd, const char *ev, uint32_t status, const char *body, int s
 	char got[512];
 	snprintf(got, sizeof got, "%.*s", (int)(r.body_len < 400 ? r.body_len : 400), (const char *)r.body);
 	int ok = r.status == status &&
-		 (!body || (sub ? memmem(r.body, r.body_len, body, strlen(body)) != NULL
-				: r.body_len == strlen(body) && memcmp(r.body, body, r.body_len) == 0)) &&
+		 (!body || (r.body_len == strlen(body) && memcmp(r.body, body, r.body_len) == 0)) &&
 		 (!logs || memmem(r.logs, r.logs_len, logs, strlen(logs)) != NULL) &&
 		 (err ? strstr(r.error, err) != NULL : r.error[0] == 0);
 	char e[256], l[256];
@@ -180,10 +175,10 @@ static int t_native(void)
 		    "handler.so is not a file in the package") ||
 	    do_init(fd, "native", NULL, "test-native", NULL, 0, fail_env, 1, 0, "uf_init returned 7") ||
 	    do_init(fd, "native", NULL, "test-native", NULL, 0, env, 1, 1, NULL) ||
-	    call(fd, "env", 200, "guest-env", 0, NULL, NULL) || call(fd, "count", 200, "2 1", 0, NULL, NULL) ||
-	    call(fd, "hi", 200, "native:hi", 0, "test-native: stderr line", NULL) ||
-	    call(fd, "fail", 502, NULL, 0, "failing on purpose", "uf_handle returned 3") ||
-	    call(fd, "teapot", 418, "short and stout", 0, NULL, NULL)) {
+	    call(fd, "env", 200, "guest-env", NULL, NULL) || call(fd, "count", 200, "2 1", NULL, NULL) ||
+	    call(fd, "hi", 200, "native:hi", "test-native: stderr line", NULL) ||
+	    call(fd, "fail", 502, NULL, "failing on purpose", "uf_handle returned 3") ||
+	    call(fd, "teapot", 418, "short and stout", NULL, NULL)) {
 		close(fd);
 		return end(&t, 1);
 	}
@@ -194,19 +189,25 @@ static int t_native(void)
 	return end(&t, 0);
 }
 
-static int t_native_hello_c(void)
+/* Boot, deploy one example, one call, shut down. */
+static int hello(const char *runtime, const char *pkg, const char *env, const char *ev,
+		 const char *body, const char *log)
 {
 	struct vmm_vm_thread t;
 	int fd;
-	const char *env[] = {"GREETING=hi"};
 	if (boot(&t))
 		return -1;
 	if (open_expect(&t.vm, "echo", UFAGENT__AGENT_STATE__AGENT_STATE_READY, &fd))
 		return end(&t, 1);
-	int r = do_init(fd, "native", NULL, "hello-c", NULL, 0, env, 1, 1, NULL) ||
-		call(fd, "Ada", 200, "hi, Ada!\n", 0, "hello-c: call", NULL);
+	int r = do_init(fd, runtime, NULL, pkg, NULL, 0, &env, env ? 1 : 0, 1, NULL) ||
+		call(fd, ev, 200, body, log, NULL);
 	close(fd);
 	return end(&t, r);
+}
+
+static int t_native_hello_c(void)
+{
+	return hello("native", "hello-c", "GREETING=hi", "Ada", "hi, Ada!\n", "hello-c: call");
 }
 
 static int t_exec(void)
@@ -219,28 +220,19 @@ static int t_exec(void)
 	if (open_expect(&t.vm, "echo", UFAGENT__AGENT_STATE__AGENT_STATE_READY, &fd))
 		return end(&t, 1);
 	int r = do_init(fd, "exec", NULL, "test-exec", NULL, 0, env, 1, 1, NULL) ||
-		call(fd, "a", 200, "exec:1:a", 0, "test-exec: call 1", NULL) ||
-		call(fd, "env", 200, "exec-guest", 0, NULL, NULL) ||
-		call(fd, "crash", 502, NULL, 0, "test-exec: crashing", "killed by signal 11") ||
-		call(fd, "b", 200, "exec:1:b", 0, NULL, NULL) ||
-		call(fd, "exit", 502, NULL, 0, NULL, "exited with status 4") ||
-		call(fd, "c", 200, "exec:1:c", 0, NULL, NULL);
+		call(fd, "a", 200, "exec:1:a", "test-exec: call 1", NULL) ||
+		call(fd, "env", 200, "exec-guest", NULL, NULL) ||
+		call(fd, "crash", 502, NULL, "test-exec: crashing", "killed by signal 11") ||
+		call(fd, "b", 200, "exec:1:b", NULL, NULL) ||
+		call(fd, "exit", 502, NULL, NULL, "exited with status 4") ||
+		call(fd, "c", 200, "exec:1:c", NULL, NULL);
 	close(fd);
 	return end(&t, r);
 }
 
 static int t_exec_hello(void)
 {
-	struct vmm_vm_thread t;
-	int fd;
-	if (boot(&t))
-		return -1;
-	if (open_expect(&t.vm, "echo", UFAGENT__AGENT_STATE__AGENT_STATE_READY, &fd))
-		return end(&t, 1);
-	int r = do_init(fd, "exec", NULL, "hello-exec", NULL, 0, NULL, 0, 1, NULL) ||
-		call(fd, "Eve", 200, "hello, Eve!\n", 0, "hello-exec: call 1", NULL);
-	close(fd);
-	return end(&t, r);
+	return hello("exec", "hello-exec", NULL, "Eve", "hello, Eve!\n", "hello-exec: call 1");
 }
 
 static int t_python_warmup_then_functions(void)
@@ -257,7 +249,7 @@ static int t_python_warmup_then_functions(void)
 	if (r || open_expect(&t.vm, "python", UFAGENT__AGENT_STATE__AGENT_STATE_FRESH, &fd))
 		return end(&t, 1);
 	r = do_init(fd, "python", NULL, "hello-python", NULL, 0, env, 1, 1, NULL) ||
-	    call(fd, "Bob", 200, "hey, Bob!\n", 0, "hello-python: call itest", NULL);
+	    call(fd, "Bob", 200, "hey, Bob!\n", "hello-python: call itest", NULL);
 	close(fd);
 	return end(&t, r);
 }
@@ -274,13 +266,13 @@ static int t_python_fixture(void)
 	int r = do_init(fd, "python", "handler.nothere", "test-python", NULL, 0, NULL, 0, 0,
 			"has no function nothere") ||
 		do_init(fd, "python", NULL, "test-python", NULL, 0, env, 1, 1, NULL) ||
-		call(fd, "x", 200, "python:x", 0, "test-python: call 1", NULL) ||
-		call(fd, "raise", 502, NULL, 0, "Traceback", "ValueError: raised on purpose in itest") ||
+		call(fd, "x", 200, "python:x", "test-python: call 1", NULL) ||
+		call(fd, "raise", 502, NULL, "Traceback", "ValueError: raised on purpose in itest") ||
 		call(fd, "types", 200, "{\"list\": [1, 2.5, \"three\"], \"none\": null, \"call_id\": \"itest\"}",
-		     0, NULL, NULL) ||
-		call(fd, "env", 200, "py-guest", 0, NULL, NULL) ||
-		call(fd, "import", 200, "statistics 2", 0, NULL, NULL) ||
-		call(fd, "count", 200, "6", 0, NULL, NULL);
+		     NULL, NULL) ||
+		call(fd, "env", 200, "py-guest", NULL, NULL) ||
+		call(fd, "import", 200, "statistics 2", NULL, NULL) ||
+		call(fd, "count", 200, "6", NULL, NULL);
 	close(fd);
 	return end(&t, r);
 }
@@ -377,7 +369,7 @@ static int t_python_template_chain(void)
 		return -1;
 	if (open_expect(&t.vm, "python", UFAGENT__AGENT_STATE__AGENT_STATE_READY, &fd))
 		return end(&t, 1);
-	r = fixup(fd) || call(fd, "<req><n>5</n></req>", 200, first, 0, NULL, NULL);
+	r = fixup(fd) || call(fd, "<req><n>5</n></req>", 200, first, NULL, NULL);
 	close(fd);
 	return end(&t, r);
 }
@@ -452,7 +444,7 @@ static int t_exec_template_clone(void)
 	if (open_expect(&t.vm, "echo", UFAGENT__AGENT_STATE__AGENT_STATE_READY, &fd))
 		return end(&t, 1);
 	int r = do_init(fd, "exec", NULL, "test-exec", NULL, 0, NULL, 0, 1, NULL) ||
-		call(fd, "a", 200, "exec:1:a", 0, NULL, NULL);
+		call(fd, "a", 200, "exec:1:a", NULL, NULL);
 	close(fd);
 	if (r)
 		return end(&t, 1);
@@ -460,7 +452,7 @@ static int t_exec_template_clone(void)
 		return -1;
 	if (open_expect(&t.vm, "exec", UFAGENT__AGENT_STATE__AGENT_STATE_READY, &fd))
 		return end(&t, 1);
-	r = fixup(fd) || call(fd, "b", 200, "exec:2:b", 0, "test-exec: call 2", NULL);
+	r = fixup(fd) || call(fd, "b", 200, "exec:2:b", "test-exec: call 2", NULL);
 	close(fd);
 	return end(&t, r);
 }
