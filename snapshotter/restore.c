@@ -167,6 +167,8 @@ int snap_restore(struct vmm_vm *vm, const struct snap_image *img, struct snap_re
 	 * the old instance's queue positions.  snap_devices_restore() starts
 	 * it again. */
 	snap_devices_quiesce(vm);
+	if (vm->exits && (ret = snap_vcpu_discard_io(&vm->vcpu)))
+		goto err_resume;
 	if ((ret = vmm_mem_map_file(&vm->mem, img->mem_fd))) {
 		vmm_errno(ret, "map the snapshot's memory over guest RAM");
 		goto err_resume;

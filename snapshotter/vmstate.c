@@ -65,6 +65,23 @@ static int complete_pending_io(struct vmm_vcpu *vcpu)
 	return 0;
 }
 
+int snap_vcpu_discard_io(struct vmm_vcpu *vcpu)
+{
+	/* A completion may itself need user space (the next element of a
+	 * string I/O): enter again until KVM has nothing left. */
+	for (int i = 0; i < 64; i++) {
+		vcpu->run->immediate_exit = 1;
+		int r = ioctl(vcpu->fd, KVM_RUN, 0);
+		int e = errno;
+		vcpu->run->immediate_exit = 0;
+		if (r < 0 && (e == EINTR || e == EAGAIN))
+			return 0;
+		if (r < 0)
+			return vmm_errno(-e, "vCPU %d: KVM_RUN with immediate_exit", vcpu->id);
+	}
+	return vmm_err(-EBUSY, "vCPU %d: its pending I/O does not complete", vcpu->id);
+}
+
 /* KVM_GET_MSR_INDEX_LIST without Hyper-V MSRs, plus the TSC and kvm-clock
  * MSRs if the list lacks them.  *out is malloc'd. */
 static int msr_candidates(int kvmfd, uint32_t **out, uint32_t *n)

@@ -28,6 +28,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/kvm.h"
+
 #include "vmm/virtio_mmio.h"
 
 struct vmm_vm;
@@ -84,6 +86,12 @@ struct snap_vm_state {
 /* vCPU 0 and the VM-wide KVM state (no devices, no memory). */
 int snap_vmstate_capture(struct vmm_vm *vm, struct snap_vm_state *st)
 	__attribute__((warn_unused_result));
+/* Before restoring state into a vCPU that has run: KVM finishes an I/O or
+ * MMIO exit the run loop already handled on the next KVM_RUN (writing the
+ * old instance's data into registers and moving RIP on), so finish it now,
+ * with immediate_exit set (no guest instruction runs), and let the restore
+ * overwrite the result. */
+int snap_vcpu_discard_io(struct vmm_vcpu *vcpu) __attribute__((warn_unused_result));
 int snap_vmstate_restore(struct vmm_vm *vm, const struct snap_vm_state *st)
 	__attribute__((warn_unused_result));
 

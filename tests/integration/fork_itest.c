@@ -366,7 +366,7 @@ static int t_reset_in_place(void)
 	int r = diag(&c, "set secret before-reset", v, sizeof(v), 200);
 	if (r == 0)
 		r = diag(&c, "rand 32", r1, sizeof(r1), 200);
-	for (int i = 0; r == 0 && i < 20; i++) {
+	for (int i = 0; r == 0 && i < 50; i++) {
 		struct fork_vm_times tm;
 		r = fork_vm_clone_reset(&c.c, 0, &tm);
 		if (r) {
