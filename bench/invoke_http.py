@@ -120,15 +120,16 @@ class Runtimed:
             time.sleep(0.2)
         return warm
 
-    def latency(self, name, body, n, check, gap_s=0.0):
-        """n sequential POSTs on one keep-alive connection.  gap_s: a pause
-        between calls (lets a warm pool refill; not timed)."""
+    def latency(self, name, body, n, check, before=None):
+        """n sequential POSTs on one keep-alive connection.  before(): run
+        ahead of each call, not timed (the warm rows wait there for the
+        pool to refill)."""
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         us, types = [], {}
         try:
             for i in range(n):
-                if gap_s:
-                    time.sleep(gap_s)
+                if before:
+                    before()
                 t0 = time.monotonic()
                 c.request("POST", f"/v1/functions/{name}/invoke", body=body)
                 r = c.getresponse()
