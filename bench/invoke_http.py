@@ -163,7 +163,12 @@ def wrk_throughput(url, body, conns, secs, workdir):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 120)
     if p.returncode != 0:
         raise BenchError(f"wrk exit {p.returncode}: {p.stderr.strip()[-300:]}")
-    out = p.stdout
+    return dict(parse_wrk(p.stdout), connections=conns)
+
+
+def parse_wrk(out):
+    """wrk's summary -> rps (2xx answers per second), requests, non_2xx,
+    socket_errors, seconds.  Raises BenchError on anything else."""
     m = re.search(r"(\d+) requests in ([0-9.]+)(us|ms|s|m)", out)
     if not m:
         raise BenchError(f"wrk output not understood: {out[-300:]}")
@@ -176,4 +181,4 @@ def wrk_throughput(url, body, conns, secs, workdir):
     errs = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     nerr = sum(int(x) for x in errs.groups()) if errs else 0
     return {"rps": (total - bad) / dur if dur > 0 else 0.0, "requests": total,
-            "non_2xx": bad, "socket_errors": nerr, "seconds": dur, "connections": conns}
+            "non_2xx": bad, "socket_errors": nerr, "seconds": dur}
