@@ -138,9 +138,10 @@ static int build_link(const struct build_req *q, const char *from, const char *d
 	if (r)
 		return r;
 	r = worker_clone_start(&c, &tm);
-	worker_tmpl_close(&tm);
-	if (r)
+	if (r) {
+		worker_tmpl_close(&tm);
 		return r;
+	}
 	struct agent_init_req req = {
 		.package = pkg, .package_len = pkg_len, .runtime = q->runtime, .handler = handler,
 		.env = with_env ? q->env : NULL, .n_env = with_env ? q->n_env : 0,
@@ -158,9 +159,10 @@ static int build_link(const struct build_req *q, const char *from, const char *d
 		*init_us = res.duration_us;
 		r = worker_clone_pause(&c);
 		if (r == 0)
-			r = snap_save(&c.t.vm, dir, &q->origin, 0, NULL);
+			r = snap_save(worker_clone_vm(&c), dir, &q->origin, 0, NULL);
 	}
 	worker_clone_destroy(&c);
+	worker_tmpl_close(&tm);
 	return r;
 }
 
@@ -213,9 +215,13 @@ int worker_build(const struct build_req *q, struct build_out *out)
 			 failed ? why : vmm_strerror());
 		return r;
 	}
+	/* The function template's working set (its clones prefetch it); a
+	 * template without one still works, only slower to start. */
 	struct worker_tmpl tm;
 	if (worker_tmpl_open(&tm, q->out, &q->origin) == 0) {
-		out->template_bytes = tm.img.mem_file_alloc;
+		out->template_bytes = tm.vt.img.mem_file_alloc;
+		if (worker_tmpl_record_ws(&tm))
+			fprintf(stderr, "uf-worker: %s: no working set: %s\n", q->out, vmm_strerror());
 		worker_tmpl_close(&tm);
 	}
 	out->status = UFWORKER__BUILD_STATUS__BUILD_OK;

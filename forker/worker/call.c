@@ -60,9 +60,8 @@ static void classify_failure(struct worker_clone *c, int r, Ufworker__Result *re
 	res->status = 502;
 	res->error_kind = UFWORKER__ERROR_KIND__ERROR_CRASHED;
 	if (worker_clone_dead(c)) {
-		vmm_vm_thread_join(&c->t, 1000000000ull);
-		snprintf(msg, cap, "the instance stopped (%s)",
-			 c->t.joined && c->t.exit.detail[0] ? c->t.exit.detail : "the guest exited");
+		const char *d = worker_clone_exit_detail(c);
+		snprintf(msg, cap, "the instance stopped (%s)", d[0] ? d : "the guest exited");
 	}
 	else
 		snprintf(msg, cap, "the agent connection failed: %s", strerror(-r));

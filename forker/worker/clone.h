@@ -4,6 +4,8 @@
  * clock).  Everything else in the worker goes through these two calls, so
  * switching clone-making to the forker's shell pool touches this file only.
  *
+ * A clone is a forker/vm_clone.h clone on the template's pool of pre-built
+ * VM shells, prefetching the template's working set when it has one.
  * A template (struct worker_tmpl) is a verified, open snapshot: any number
  * of threads may clone it at once.  A clone belongs to one thread at a time;
  * worker_clone_destroy() stops its vCPU, joins its thread, closes the agent
@@ -15,32 +17,45 @@
 
 #include <stdint.h>
 
+#include "forker/vm_clone.h"
 #include "snapshotter/snapshot.h"
-#include "vmm/vm_thread.h"
 
 #define WORKER_VSOCK_CID   3u
 /* How long a fresh clone's agent has for each of connect, Hello and Fixup
  * (milliseconds on hardware; a loaded KVM sandbox needs seconds). */
 #define WORKER_CLONE_IO_MS 20000
+/* VM shells a serving worker keeps built ahead of its calls. */
+#define WORKER_SHELLS_AHEAD 2
 
 struct worker_tmpl {
-	struct snap_image img;
+	struct fork_vm_template vt;     /* verified snapshot, memory in a sealed memfd */
+	struct fork_vm_pool pool;       /* pre-built VM shells for its clones */
+	bool pool_on;
 	struct vmm_vm_config cfg;       /* memory and CID from the image */
 	char dir[4096];
 };
 
 /* Open and verify the snapshot in `dir` (origin: expected sha256s, NULL or
- * zeros for unchecked).  -ESTALE when it was made from other artifacts. */
+ * zeros for unchecked) and start its shell pool (one shell; see
+ * worker_tmpl_set_shells).  -ESTALE when it was made from other artifacts.
+ * The template must outlive its clones. */
 int worker_tmpl_open(struct worker_tmpl *t, const char *dir, const struct snap_origin *origin)
 	__attribute__((warn_unused_result));
+/* Keep n idle VM shells built ahead (the serving worker's clones never wait
+ * for KVM_CREATE_VM). */
+void worker_tmpl_set_shells(struct worker_tmpl *t, unsigned n);
+/* Record the template's working set: one clone, a Ping round trip (the
+ * restore, vsock reset, connect and Fixup path every call takes), the pages
+ * it touched saved as DIR/workingset for later opens to prefetch. */
+int worker_tmpl_record_ws(struct worker_tmpl *t) __attribute__((warn_unused_result));
 void worker_tmpl_close(struct worker_tmpl *t);
 
 struct worker_clone {
-	struct vmm_vm_thread t;
-	int fd;                         /* agent connection, -1 when none */
-	bool started;                   /* t holds a VM */
+	struct fork_vm_clone vc;        /* forker/vm_clone.h */
+	int fd;                         /* agent connection (= vc.fd), -1 when none */
+	bool started;                   /* vc holds a VM */
 	uint64_t created_ns;            /* vmm_now_ns() when it became usable */
-	uint64_t restore_us;            /* restore + connect + fixup */
+	uint64_t restore_us;            /* shell + restore + connect + fixup */
 	char runtime[64];               /* from the agent's Hello */
 	int hello_state;                /* Ufagent__AgentState */
 };
@@ -49,10 +64,14 @@ int worker_clone_start(struct worker_clone *c, const struct worker_tmpl *t)
 	__attribute__((warn_unused_result));
 /* Kill the clone (if it still runs) and release everything it holds. */
 void worker_clone_destroy(struct worker_clone *c);
-/* Stop the clone's vCPU and join its thread, keeping the VM (for a
- * snapshot of it); the agent connection is closed first. */
+/* Stop the clone's vCPU, keeping the VM (for a snapshot of it: see
+ * worker_clone_vm); the agent connection is closed first. */
 int worker_clone_pause(struct worker_clone *c) __attribute__((warn_unused_result));
 /* Has the clone's VM stopped running (guest crash, power off)? */
 bool worker_clone_dead(struct worker_clone *c);
+/* How a dead clone's guest ended ("" when unknown or still running). */
+const char *worker_clone_exit_detail(struct worker_clone *c);
+/* The clone's VM (NULL when not started). */
+struct vmm_vm *worker_clone_vm(struct worker_clone *c);
 
 #endif

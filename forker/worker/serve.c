@@ -197,6 +197,7 @@ int worker_serve_main(int argc, char **argv)
 		fprintf(stderr, "uf-worker: template %s: %s\n", dir, vmm_strerror());
 		return 3;
 	}
+	worker_tmpl_set_shells(&s.tmpl, WORKER_SHELLS_AHEAD);
 	if (wwatch_start(&s.watch) || wpool_init(&s.pool, &s.tmpl, &k) || wpool_start(&s.pool)) {
 		fprintf(stderr, "uf-worker: pool: %s\n", vmm_strerror());
 		return 1;
@@ -204,7 +205,7 @@ int worker_serve_main(int argc, char **argv)
 	uint32_t warm = k.min_warm ? wpool_wait_warm(&s.pool, k.min_warm, WARM_AT_START_MS) : 0;
 	Ufworker__Ready rd = UFWORKER__READY__INIT;
 	rd.pid = (uint32_t)getpid();
-	rd.template_bytes = s.tmpl.img.mem_file_alloc;
+	rd.template_bytes = s.tmpl.vt.img.mem_file_alloc;
 	rd.mem_bytes = s.tmpl.cfg.mem_size;
 	rd.warm = warm;
 	uf_wmsg w = UFWORKER__WORKER_MSG__INIT;
