@@ -120,6 +120,17 @@ class Runtimed:
             time.sleep(0.2)
         return warm
 
+    def wait_idle(self, name, timeout_s):
+        """Until no call of `name` is in flight (wrk leaves calls behind
+        when it stops: a client that goes away does not cancel its call);
+        returns how many still are."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            busy = int(self.info(name).get("instances", {}).get("inflight", 0))
+            if busy == 0 or time.monotonic() > deadline:
+                return busy
+            time.sleep(0.2)
+
     def latency(self, name, body, n, check, before=None):
         """n sequential POSTs on one keep-alive connection.  before(): run
         ahead of each call, not timed (the warm rows wait there for the
