@@ -39,6 +39,9 @@
 #define RT_RESTART_MAX_MS     30000u
 #define RT_RESTART_RESET_MS   30000u
 #define RT_RETRY_AFTER_S      1u
+/* The largest package: it travels in one agent Init frame (proto/frame.h's
+ * 8 MiB, less room for the other fields). */
+#define RT_CODE_MAX           (7u << 20)
 
 enum rt_fn_state {
 	RT_FN_NEW,          /* first deploy building: invisible (invoke: 404) */

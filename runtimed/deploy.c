@@ -255,6 +255,14 @@ void rt_deploy_start(struct rt_daemon *d, struct gw_call *call, const struct gw_
 		gw_deploy_done(call, &res);
 		return;
 	}
+	if (g->code_len > RT_CODE_MAX) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "the package is %zu bytes; at most %u fit the agent's Init",
+			 g->code_len, RT_CODE_MAX);
+		res = (struct gw_deploy_result){413, "payload_too_large", msg, NULL};
+		gw_deploy_done(call, &res);
+		return;
+	}
 	struct rt_deploy *dep = calloc(1, sizeof(*dep));
 	if (!dep || rt_spec_from_gw(&dep->spec, g)) {
 		free(dep);

@@ -89,8 +89,13 @@ invoke() { # NAME BODY [curl args]
 # deploy NAME PACKAGE RUNTIME [JSON fields merged into the spec]
 deploy() {
 	local name=$1 pkg=$2 rt=$3 extra=${4:-'{}'}
-	jq -n --arg rt "$rt" --rawfile code <(base64 -w0 "$pkg") --argjson x "$extra" \
-		'{runtime: $rt, code: $code} + $x' >"$WORK/spec.json"
+	# (the code is appended as text: jq is slow with megabytes of string)
+	{
+		jq -cn --arg rt "$rt" --argjson x "$extra" '{runtime: $rt} + $x' | sed 's/}$//'
+		printf ',"code":"'
+		base64 -w0 "$pkg"
+		printf '"}'
+	} >"$WORK/spec.json"
 	req PUT "/v1/functions/$name" -H "$(auth)" -H 'Content-Type: application/json' \
 		--data-binary @"$WORK/spec.json"
 }
@@ -318,6 +323,9 @@ t_oversized() {
 	head -c $((6 * 1024 * 1024 + 1)) /dev/zero >"$WORK/big"
 	req POST /v1/functions/e2e/invoke --data-binary @"$WORK/big"
 	expect_code 413 "a body over 6 MiB"
+	head -c $((7 * 1024 * 1024 + 1)) /dev/zero >"$WORK/bigpkg"
+	deploy e2e-huge "$WORK/bigpkg" native
+	expect_code 413 "a package over 7 MiB"
 	invoke e2e "small"
 	expect_body "e2e:small" "a call after the 413"
 }
@@ -441,6 +449,30 @@ t_agent_changed() {
 	expect_body "2" "env kept across the rebuild"
 }
 
+t_memory_budget() {
+	need "$E2E_PKG" || return
+	# 200 MiB of guest RAM for calls in flight: one call of a 128 MiB
+	# function fits, a second one at the same time does not (503).
+	stop_runtimed
+	start_runtimed --memory-mb 200
+	check $? "restart with a memory budget"
+	curl -s -o "$WORK/mb.out" -w '%{http_code}' --max-time 120 -X POST \
+		--data-binary "sleep 4000" "$URL/v1/functions/e2e/invoke" >"$WORK/mb.code" &
+	local bg=$!
+	wait_fn e2e '.instances.inflight == 1' 60
+	invoke e2e "second"
+	expect_code 503 "a call past the memory budget"
+	wait $bg
+	[ "$(cat "$WORK/mb.code")" = 200 ]
+	check $? "the call within the budget: $(cat "$WORK/mb.code") $(cat "$WORK/mb.out")"
+	req GET /metrics
+	grep -q '^uf_throttled_total{function="e2e",reason="memory"} 1' <<<"$BODY"
+	check $? "memory throttle counted"
+	stop_runtimed
+	start_runtimed
+	check $? "restart without the budget"
+}
+
 t_delete() {
 	need "$E2E_PKG" || return
 	req DELETE /v1/functions/e2e -H "$(auth)"
@@ -477,6 +509,7 @@ run worker_crash t_worker_crash
 run graceful_stop t_graceful_stop
 run restart t_restart
 run agent_changed t_agent_changed
+run memory_budget t_memory_budget
 run delete t_delete
 stop_runtimed
 rc=$?
