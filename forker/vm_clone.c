@@ -20,11 +20,15 @@ int fork_vm_template_open(struct fork_vm_template *t, const char *dir, const str
 {
 	memset(t, 0, sizeof(*t));
 	t->mem.memfd = -1;
+	pthread_rwlock_init(&t->ws_lock, NULL);
 	int ret = snap_open(dir, exp, &t->img);
-	if (ret)
+	if (ret) {
+		pthread_rwlock_destroy(&t->ws_lock);
 		return ret;
+	}
 	if ((ret = fork_template_from_fd(&t->mem, t->img.mem_fd, t->img.meta->vm.mem_size))) {
 		snap_image_close(&t->img);
+		pthread_rwlock_destroy(&t->ws_lock);
 		return ret;
 	}
 	/* From here on the image reads memory from the memfd, never the file. */
@@ -53,6 +57,16 @@ void fork_vm_template_close(struct fork_vm_template *t)
 	snap_image_close(&t->img);
 	fork_template_release(&t->mem);
 	fork_ws_free(&t->ws);
+	pthread_rwlock_destroy(&t->ws_lock);
+}
+
+void fork_vm_template_set_ws(struct fork_vm_template *t, struct fork_ws *ws)
+{
+	pthread_rwlock_wrlock(&t->ws_lock);
+	fork_ws_free(&t->ws);
+	t->ws = *ws;
+	pthread_rwlock_unlock(&t->ws_lock);
+	memset(ws, 0, sizeof(*ws));
 }
 
 void fork_vm_template_config(const struct fork_vm_template *t, struct vmm_vm_config *cfg)
@@ -87,9 +101,14 @@ static int bring_up(struct fork_vm_clone *c, unsigned flags, struct fork_vm_time
 	uint64_t restore = lap(&t);
 	tm->map_ns = rs.memory_us * 1000;
 	tm->restore_ns = restore > tm->map_ns ? restore - tm->map_ns : 0;
-	if ((flags & FORK_VM_PREFETCH) && tp->ws.n &&
-	    (ret = fork_ws_prefetch(&tp->ws, vm->mem.host, vm->mem.size)))
-		return ret;
+	if (flags & FORK_VM_PREFETCH) {
+		struct fork_vm_template *tw = (struct fork_vm_template *)tp;  /* the lock only */
+		pthread_rwlock_rdlock(&tw->ws_lock);
+		ret = tp->ws.n ? fork_ws_prefetch(&tp->ws, vm->mem.host, vm->mem.size) : 0;
+		pthread_rwlock_unlock(&tw->ws_lock);
+		if (ret)
+			return ret;
+	}
 	tm->prefetch_ns = lap(&t);
 
 	fork_vm_run(c->v);

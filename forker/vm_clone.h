@@ -46,6 +46,7 @@
 struct fork_vm_template {
 	struct snap_image img;          /* meta; img.mem_fd is tmpl.memfd's dup */
 	struct fork_template mem;       /* the sealed memfd */
+	pthread_rwlock_t ws_lock;       /* ws may be replaced while clones start */
 	struct fork_ws ws;              /* working set; empty when none recorded */
 };
 
@@ -54,11 +55,14 @@ struct fork_vm_template {
 int fork_vm_template_open(struct fork_vm_template *t, const char *dir, const struct snap_expect *exp)
 	__attribute__((warn_unused_result));
 void fork_vm_template_close(struct fork_vm_template *t);
+/* Replace the template's working set with *ws (taken over: *ws is left
+ * empty), for clones started from now on; safe while clones start. */
+void fork_vm_template_set_ws(struct fork_vm_template *t, struct fork_ws *ws);
 /* The VM configuration clones of t need: cfg with t's memory size and
  * vsock CID (for fork_vm_pool_init). */
 void fork_vm_template_config(const struct fork_vm_template *t, struct vmm_vm_config *cfg);
 
-#define FORK_VM_PREFETCH 0x1u   /* prefault the template's working set */
+#define FORK_VM_PREFETCH 0x1u   /* prefault the template's working set, if it has one */
 
 /* Where a clone's start went, in ns. */
 struct fork_vm_times {

@@ -135,6 +135,12 @@ answer:
 	send_result(s, &res);
 	if (have_ar)
 		agent_result_free(&ar);
+	/* The first call served well teaches the template its working set
+	 * (the handler's pages too, which the deploy's Ping did not touch);
+	 * after the answer, so off the caller's latency. */
+	if (have_ar && res.status < 500 && !(ar.error && ar.error[0]) &&
+	    !atomic_exchange(&s->ws_learned, true) && worker_tmpl_learn_ws(&s->tmpl, c))
+		fprintf(stderr, "uf-worker: working set not learned: %s\n", vmm_strerror());
 	/* Destroying the clone (after the answer: off the caller's latency)
 	 * frees the call's slot. */
 	wpool_finish(&s->pool, c);

@@ -76,13 +76,31 @@ int worker_tmpl_record_ws(struct worker_tmpl *t)
 	return r;
 }
 
+int worker_tmpl_learn_ws(struct worker_tmpl *t, struct worker_clone *c)
+{
+	int r = worker_clone_pause(c);
+	struct vmm_vm *vm = worker_clone_vm(c);
+	struct fork_ws ws = {0};
+	if (!r)
+		r = fork_ws_record(&ws, vm->mem.host, vm->mem.size);
+	char path[PATH_MAX];
+	if (!r && snprintf(path, sizeof(path), "%s/" FORK_WS_FILE, t->dir) >= (int)sizeof(path))
+		r = vmm_err(-ENAMETOOLONG, "working set: path too long");
+	if (!r)
+		r = fork_ws_save(&ws, path);
+	if (!r)
+		fork_vm_template_set_ws(&t->vt, &ws);
+	fork_ws_free(&ws);
+	return r;
+}
+
 int worker_clone_start(struct worker_clone *c, const struct worker_tmpl *t)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->vc.fd = -1;
 	uint64_t t0 = vmm_now_ns();
-	unsigned flags = t->vt.ws.n ? FORK_VM_PREFETCH : 0;
+	unsigned flags = FORK_VM_PREFETCH;      /* a no-op while there is no working set */
 	/* A busy host can starve a fresh clone past the device's connect
 	 * timeout: a clone that failed to come up is destroyed; try a new one
 	 * until WORKER_CLONE_IO_MS. */

@@ -27,6 +27,8 @@
 /* VM shells a serving worker keeps built ahead of its calls. */
 #define WORKER_SHELLS_AHEAD 2
 
+struct worker_clone;
+
 struct worker_tmpl {
 	struct fork_vm_template vt;     /* verified snapshot, memory in a sealed memfd */
 	struct fork_vm_pool pool;       /* pre-built VM shells for its clones */
@@ -48,6 +50,12 @@ void worker_tmpl_set_shells(struct worker_tmpl *t, unsigned n);
  * restore, vsock reset, connect and Fixup path every call takes), the pages
  * it touched saved as DIR/workingset for later opens to prefetch. */
 int worker_tmpl_record_ws(struct worker_tmpl *t) __attribute__((warn_unused_result));
+/* After a call: the pages the clone `c` touched — restore to answer,
+ * handler included — become the template's working set, for the clones
+ * started from now on and (DIR/workingset) for later opens.  The clone is
+ * paused; destroy it next. */
+int worker_tmpl_learn_ws(struct worker_tmpl *t, struct worker_clone *c)
+	__attribute__((warn_unused_result));
 void worker_tmpl_close(struct worker_tmpl *t);
 
 struct worker_clone {

@@ -33,6 +33,7 @@ struct worker_serve {
 	atomic_uint_fast64_t invocations, timeouts, crashes;
 	atomic_uint threads;            /* call threads alive */
 	atomic_bool draining;
+	atomic_bool ws_learned;         /* a call's working set was recorded */
 };
 
 /* Send one message to runtimed (thread-safe).  A failed send means runtimed
