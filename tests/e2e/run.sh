@@ -283,11 +283,12 @@ t_too_many() {
 	deploy e2e-one "$E2E_PKG" native '{"timeout_ms":20000,"pool":{"max_instances":1}}'
 	expect_code 201 "deploy e2e-one"
 	curl -s -o "$WORK/slow.out" -w '%{http_code}' --max-time 60 -X POST \
-		--data-binary "sleep 4000" "$URL/v1/functions/e2e-one/invoke" >"$WORK/slow.code" &
+		--data-binary "sleep 8000" "$URL/v1/functions/e2e-one/invoke" >"$WORK/slow.code" &
 	local bg=$!
-	wait_fn e2e-one '.instances.inflight == 1' 10
+	wait_fn e2e-one '.instances.inflight == 1' 30
+	check $? "the first call was never seen in flight: $BODY"
 	invoke e2e-one "second"
-	expect_code 429 "a second call past max_instances=1"
+	expect_code 429 "a second call past max_instances=1 (first: $(cat "$WORK/slow.code" 2>/dev/null))"
 	[ -n "$(header Retry-After)" ]
 	check $? "Retry-After on 429"
 	wait $bg
@@ -387,7 +388,8 @@ t_worker_crash() {
 	curl -s -o "$WORK/wc.out" -w '%{http_code}' --max-time 60 -X POST \
 		--data-binary "sleep 5000" "$URL/v1/functions/e2e/invoke" >"$WORK/wc.code" &
 	local bg=$! pid
-	wait_fn e2e '.instances.inflight == 1' 10
+	wait_fn e2e '.instances.inflight == 1' 30
+	check $? "the call was never seen in flight: $BODY"
 	pid=$(pgrep -f "uf-worker serve .*functions/e2e/template" | head -1)
 	[ -n "$pid" ]
 	check $? "no worker process found for e2e"
@@ -407,7 +409,8 @@ t_graceful_stop() {
 	curl -s -o "$WORK/gs.out" -w '%{http_code}' --max-time 60 -X POST \
 		--data-binary "sleep 3000" "$URL/v1/functions/e2e/invoke" >"$WORK/gs.code" &
 	local bg=$!
-	wait_fn e2e '.instances.inflight == 1' 10
+	wait_fn e2e '.instances.inflight == 1' 30
+	check $? "the call was never seen in flight: $BODY"
 	stop_runtimed
 	check $? "runtimed exit status after SIGTERM"
 	wait $bg
@@ -460,6 +463,7 @@ t_memory_budget() {
 		--data-binary "sleep 4000" "$URL/v1/functions/e2e/invoke" >"$WORK/mb.code" &
 	local bg=$!
 	wait_fn e2e '.instances.inflight == 1' 60
+	check $? "the call was never seen in flight: $BODY"
 	invoke e2e "second"
 	expect_code 503 "a call past the memory budget"
 	wait $bg
