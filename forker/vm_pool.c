@@ -120,9 +120,11 @@ int fork_vm_halt(struct fork_vm *v, int timeout_ms)
 		if (w == ETIMEDOUT && step.tv_sec == dl.tv_sec && step.tv_nsec == dl.tv_nsec && v->in_run)
 			r = vmm_err(-ETIMEDOUT, "the vCPU did not stop within %d ms", timeout_ms);
 	}
+	/* A stop requested after the run ended must not end the next one;
+	 * a vCPU that did not stop keeps its stop request. */
+	if (!r)
+		v->vm.stop_requested = 0;
 	pthread_mutex_unlock(&v->lock);
-	/* A stop requested after the run ended must not end the next one. */
-	v->vm.stop_requested = 0;
 	return r;
 }
 

@@ -17,9 +17,10 @@
  *
  * Ownership: the pool owns every shell it holds; fork_vm_take() hands one
  * to the caller, who owns it until fork_vm_put() (destroyed in the
- * background) or fork_vm_recycle() (halted, kept by the caller for a
- * reset in place).  A shell belongs to one thread at a time.  The pool
- * struct is the caller's; release it after every shell is back.
+ * background); in between the caller may halt it and restore it again
+ * (a reset in place, forker/vm_clone.h).  A shell belongs to one thread
+ * at a time.  The pool struct is the caller's; release it after every
+ * shell is back.
  */
 #ifndef FORK_VM_POOL_H
 #define FORK_VM_POOL_H
