@@ -51,19 +51,20 @@ void gw_metrics_request(struct gw_metrics *m, enum gw_route r, enum gw_method me
 	observe(&rm->resp_bytes, size_bounds, GW_METRICS_SIZE_BUCKETS - 1, (double)resp_bytes);
 }
 
-static void render_hist(struct gw_buf *out, const char *name, const char *route, const struct gw_hist *h,
-			const double *bounds, unsigned nb)
+void gw_prom_hist(struct gw_buf *out, const char *name, const char *label, const char *value,
+		  const double *bounds, const uint64_t *bucket, unsigned nb, uint64_t count,
+		  double sum)
 {
 	uint64_t cum = 0;
 	for (unsigned i = 0; i < nb; i++) {
-		cum += h->bucket[i];
-		gw_buf_printf(out, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, route, bounds[i],
+		cum += bucket[i];
+		gw_buf_printf(out, "%s_bucket{%s=\"%s\",le=\"%g\"} %llu\n", name, label, value, bounds[i],
 			      (unsigned long long)cum);
 	}
-	gw_buf_printf(out, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, route,
-		      (unsigned long long)h->count);
-	gw_buf_printf(out, "%s_sum{route=\"%s\"} %.9g\n", name, route, h->sum);
-	gw_buf_printf(out, "%s_count{route=\"%s\"} %llu\n", name, route, (unsigned long long)h->count);
+	gw_buf_printf(out, "%s_bucket{%s=\"%s\",le=\"+Inf\"} %llu\n", name, label, value,
+		      (unsigned long long)count);
+	gw_buf_printf(out, "%s_sum{%s=\"%s\"} %.9g\n", name, label, value, sum);
+	gw_buf_printf(out, "%s_count{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)count);
 }
 
 void gw_metrics_render(const struct gw_metrics *m, struct gw_buf *out)
@@ -101,8 +102,9 @@ void gw_metrics_render(const struct gw_metrics *m, struct gw_buf *out)
 			const struct gw_hist *h =
 				(const struct gw_hist *)((const char *)&m->route[r] + hists[k].off);
 			if (h->count)
-				render_hist(out, hists[k].name, gw_route_label((enum gw_route)r), h,
-					    hists[k].bounds, hists[k].nb);
+				gw_prom_hist(out, hists[k].name, "route",
+					     gw_route_label((enum gw_route)r), hists[k].bounds,
+					     h->bucket, hists[k].nb, h->count, h->sum);
 		}
 	}
 	gw_buf_printf(out,

@@ -52,4 +52,12 @@ void gw_metrics_request(struct gw_metrics *m, enum gw_route r, enum gw_method me
 /* Append the text exposition (HELP/TYPE lines, uf_http_* names). */
 void gw_metrics_render(const struct gw_metrics *m, struct gw_buf *out);
 
+/* One Prometheus histogram series with one label: cumulative _bucket lines
+ * for each bound, then +Inf, _sum and _count.  `bucket` holds nb
+ * non-cumulative counts (observations above the last bound are only in
+ * count).  runtimed renders its per-function histograms with it too. */
+void gw_prom_hist(struct gw_buf *out, const char *name, const char *label, const char *value,
+		  const double *bounds, const uint64_t *bucket, unsigned nb, uint64_t count,
+		  double sum);
+
 #endif

@@ -1,6 +1,7 @@
 /* metrics.c — per-function counters and histograms, Prometheus text
  * (contract in metrics.h). */
 #include "runtimed/metrics.h"
+#include "gateway/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,16 +58,7 @@ uint64_t rt_metrics_total(const struct rt_fmetrics *m)
 
 static void hist(struct gw_buf *b, const char *name, const char *fn, const struct rt_hist *h)
 {
-	uint64_t cum = 0;
-	for (int i = 0; i < RT_HIST_BUCKETS; i++) {
-		cum += h->le[i];
-		gw_buf_printf(b, "%s_bucket{function=\"%s\",le=\"%g\"} %llu\n", name, fn, bounds[i],
-			      (unsigned long long)cum);
-	}
-	gw_buf_printf(b, "%s_bucket{function=\"%s\",le=\"+Inf\"} %llu\n", name, fn,
-		      (unsigned long long)h->count);
-	gw_buf_printf(b, "%s_sum{function=\"%s\"} %.6f\n", name, fn, h->sum);
-	gw_buf_printf(b, "%s_count{function=\"%s\"} %llu\n", name, fn, (unsigned long long)h->count);
+	gw_prom_hist(b, name, "function", fn, bounds, h->le, RT_HIST_BUCKETS, h->count, h->sum);
 }
 
 static void head(struct gw_buf *b, int first, const char *name, const char *type, const char *help)
