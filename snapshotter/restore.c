@@ -149,10 +149,7 @@ int snap_restore(struct vmm_vm *vm, const struct snap_image *img, struct snap_re
 	if (!st)
 		st = &local;
 	memset(st, 0, sizeof(*st));
-	pthread_mutex_lock(&vm->lock);
-	bool running = vm->running;
-	pthread_mutex_unlock(&vm->lock);
-	if (running)
+	if (vmm_vm_is_running(vm))
 		return vmm_err(-EBUSY, "restore into a running VM: stop it first");
 	if (vm->mem.size != s->mem_size)
 		return vmm_err(-EINVAL, "snapshot of %llu MiB into a VM of %llu MiB",

@@ -162,10 +162,7 @@ int snap_save(struct vmm_vm *vm, const char *dir, const struct snap_origin *orig
 		st = &local;
 	memset(st, 0, sizeof(*st));
 
-	pthread_mutex_lock(&vm->lock);
-	bool running = vm->running;
-	pthread_mutex_unlock(&vm->lock);
-	if (running)
+	if (vmm_vm_is_running(vm))
 		return vmm_err(-EBUSY, "snapshot of a running VM: stop and join its run thread first");
 	char tmp[PATH_MAX];
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dir) >= sizeof(tmp))

@@ -184,6 +184,14 @@ int vmm_vm_wait_ready(struct vmm_vm *vm, uint64_t timeout_ns)
 	return ret;
 }
 
+bool vmm_vm_is_running(struct vmm_vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	bool running = vm->running;
+	pthread_mutex_unlock(&vm->lock);
+	return running;
+}
+
 void vmm_vm_stop(struct vmm_vm *vm)
 {
 	vm->stop_requested = 1;

@@ -113,6 +113,8 @@ int vmm_vm_run(struct vmm_vm *vm, uint64_t ready_timeout_ns, uint64_t total_time
 int vmm_vm_wait_ready(struct vmm_vm *vm, uint64_t timeout_ns);
 /* Ask a running vmm_vm_run() to return (VMM_EXIT_STOPPED); any thread. */
 void vmm_vm_stop(struct vmm_vm *vm);
+/* Whether vmm_vm_run() is running the VM now (on any thread). */
+bool vmm_vm_is_running(struct vmm_vm *vm);
 void vmm_vm_release(struct vmm_vm *vm);
 
 #endif

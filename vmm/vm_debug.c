@@ -17,10 +17,7 @@ int vmm_vm_where(struct vmm_vm *vm, struct vmm_cpu_where *w)
 	struct kvm_vcpu_events ev;
 
 	memset(w, 0, sizeof(*w));
-	pthread_mutex_lock(&vm->lock);
-	bool running = vm->running;
-	pthread_mutex_unlock(&vm->lock);
-	if (running)
+	if (vmm_vm_is_running(vm))
 		return vmm_err(-EBUSY, "describe a running vCPU: stop the VM first");
 	if (ioctl(vm->vcpu.fd, KVM_GET_REGS, &regs) < 0)
 		return vmm_errno(-errno, "KVM_GET_REGS");
