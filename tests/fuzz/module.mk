@@ -4,17 +4,26 @@
 # normal objects.
 #
 #   make fuzz-build                 build every target
-#   make fuzz FUZZ_SECONDS=60       build, then run each for FUZZ_SECONDS
-#                                   (corpus in $(BUILD)/fuzz/<name>-corpus,
-#                                   seeded from tests/fuzz/<seeds>/)
+#   make fuzz [UNIFORK_FUZZ_SECONDS=600]
+#                                   build, run each target that long (600 s
+#                                   by default; CI runs 60 s), then merge the
+#                                   inputs that found new coverage into the
+#                                   committed corpora tests/fuzz/<dir>/
+#                                   (libFuzzer -merge=1; commit them after).
+#                                   Crashes go to tests/fuzz/crashes/.
 #   make fuzz-vsock-seeds           rewrite tests/fuzz/vsock/ from fuzz_vsock.c
 #
-# Targets: fuzz_vsock (vmm/ virtio-mmio + virtqueues + vsock, no KVM),
-# fuzz_agent_proto (proto/ framing and envelope decoding) and fuzz_http
-# (gateway/ HTTP request path, seeds in tests/fuzz/http/).
+# Corpora: tests/fuzz/run (what CI runs) reads tests/fuzz/<dir>/ and writes
+# new inputs only into the scratch corpus $(BUILD)/fuzz/<name>-corpus, so a
+# CI run never dirties the work tree; only `make fuzz` writes tests/fuzz/.
+#
+# Targets (corpus directory): fuzz_vsock (vsock/: vmm/ virtio-mmio +
+# virtqueues + vsock, no KVM), fuzz_agent_proto (agent/: proto/ framing and
+# envelope decoding), fuzz_http (http/: gateway/ HTTP request path) and
+# fuzz_pkg (pkg/: guest-agent/ function package reader, tar.gz uploads).
 
 FUZZ_CC      ?= clang
-FUZZ_SECONDS ?= 60
+UNIFORK_FUZZ_SECONDS ?= 600
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # Warnings on, but not fatal: clang warns about GNU extensions gcc accepts
 # silently (e.g. kvm_msrs headers inside structs in vmm/cpu.c); the gcc
@@ -58,6 +67,13 @@ $(BUILD)/fuzz/fuzz_http: $(call fuzzobj,$(FUZZ_HTTP_SRCS) $(LLHTTP_SRCS))
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -luv -ljansson -lpthread
 
+# fuzz_pkg: the agent's .tar.gz package reader (zlib + tar + filesystem
+# rules), natively; seeds from tests/fuzz/gen_pkg_seeds.py.
+FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_pkg
+$(BUILD)/fuzz/fuzz_pkg: $(call fuzzobj,tests/fuzz/fuzz_pkg.c guest-agent/runtime_pkg.c guest-agent/runtime_pkg_fs.c)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -lz
+
 # Seed programs for fuzz_vsock are written by the target's own source.
 .PHONY: fuzz-build fuzz-vsock-seeds
 fuzz-build: $(FUZZ_TARGETS)
@@ -71,10 +87,4 @@ fuzz-vsock-seeds: $(BUILD)/fuzz/gen_vsock_seeds
 	$< tests/fuzz/vsock
 
 fuzz: fuzz-build
-	@for t in $(FUZZ_TARGETS); do \
-		n=$$(basename $$t); \
-		case $$n in fuzz_vsock) seeds=tests/fuzz/vsock ;; fuzz_http) seeds=tests/fuzz/http ;; *) seeds=tests/fuzz/agent ;; esac; \
-		mkdir -p $(BUILD)/fuzz/$$n-corpus; \
-		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
-		$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/$$n-corpus $$seeds || exit 1; \
-	done
+	tests/fuzz/run --seconds $(UNIFORK_FUZZ_SECONDS) --merge
