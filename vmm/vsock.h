@@ -123,6 +123,7 @@ struct vsock {
 	uint32_t next_port;
 	struct virtq_elem elem;         /* scratch for the queue being served */
 	struct vsock_stats stats;
+	uint64_t buf_bytes;             /* bytes of rings allocated (cfg.max_buf_bytes) */
 
 	/* Host side (vsock_host.c). */
 	int epfd, wake_fd;
@@ -180,12 +181,15 @@ void vsock__conn_free(struct vsock *v, struct vsock_conn *c);
 ssize_t vsock__conn_read(struct vsock_conn *c, const struct iovec *iov, int n);
 /* Take `len` guest bytes at readable offset `off` of e: written through to
  * the socket when possible, the rest kept in the ring.  Caller checked
- * credit (len + c->len <= buf_alloc).  0 or -ENOMEM. */
-int vsock__conn_from_guest(struct vsock_conn *c, const struct virtq_elem *e, size_t off, uint32_t len)
+ * credit (len + c->len <= buf_alloc).  0, -ENOMEM, or -ENOBUFS: a ring for
+ * c would take the VM's rings past cfg.max_buf_bytes (counted; the caller
+ * resets c). */
+int vsock__conn_from_guest(struct vsock *v, struct vsock_conn *c, const struct virtq_elem *e, size_t off, uint32_t len)
 	__attribute__((warn_unused_result));
 /* Write the ring to the socket as far as it goes; shuts the socket's write
- * side once the ring is empty and the guest sent SHUTDOWN(SEND). */
-void vsock__conn_flush(struct vsock_conn *c);
+ * side once the ring is empty and the guest sent SHUTDOWN(SEND).  An empty
+ * ring is freed (its bytes go back to the VM's budget). */
+void vsock__conn_flush(struct vsock *v, struct vsock_conn *c);
 void vsock__conn_shut_rd(struct vsock_conn *c);
 const struct vsock_listener *vsock__listener(const struct vsock *v, uint32_t port);
 

@@ -149,7 +149,7 @@ static void host_gone_now(struct vsock *v, struct vsock_conn *c)
 static void conn_flush(struct vsock *v, struct vsock_conn *c)
 {
 	bool gone = c->host_gone;
-	vsock__conn_flush(c);
+	vsock__conn_flush(v, c);
 	if (!gone && c->host_gone)
 		host_gone_now(v, c);
 	credit_check(c);
@@ -306,7 +306,7 @@ static void on_rw(struct vsock *v, struct vsock_conn *c, const struct virtq_elem
 		return;
 	} else {
 		c->rx_cnt += len;
-		if (vsock__conn_from_guest(c, e, VSOCK_HDR_LEN, len) < 0) {
+		if (vsock__conn_from_guest(v, c, e, VSOCK_HDR_LEN, len) < 0) {
 			vsock__conn_reset(v, c);
 			return;
 		}

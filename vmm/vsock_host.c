@@ -80,6 +80,16 @@ struct vsock_conn *vsock__conn_new(struct vsock *v, uint32_t host_port, uint32_t
 	return c;
 }
 
+static void ring_free(struct vsock *v, struct vsock_conn *c)
+{
+	if (c->buf) {
+		free(c->buf);
+		c->buf = NULL;
+		v->buf_bytes -= c->buf_alloc;
+	}
+	c->head = c->len = 0;
+}
+
 void vsock__conn_close_fd(struct vsock *v, struct vsock_conn *c)
 {
 	if (c->fd >= 0) {
@@ -89,13 +99,12 @@ void vsock__conn_close_fd(struct vsock *v, struct vsock_conn *c)
 	if (c->user_fd >= 0)
 		close(c->user_fd);
 	c->fd = c->user_fd = -1;
-	c->len = 0;
+	ring_free(v, c);
 }
 
 void vsock__conn_free(struct vsock *v, struct vsock_conn *c)
 {
 	vsock__conn_close_fd(v, c);
-	free(c->buf);
 	uint32_t slot = c->slot, gen = c->gen + 1;  /* stale epoll events miss */
 	memset(c, 0, sizeof(*c));
 	c->slot = slot;
@@ -144,7 +153,7 @@ static ssize_t send_iov(struct vsock_conn *c, struct iovec *iov, int n)
 	return 0;
 }
 
-int vsock__conn_from_guest(struct vsock_conn *c, const struct virtq_elem *e, size_t off, uint32_t len)
+int vsock__conn_from_guest(struct vsock *v, struct vsock_conn *c, const struct virtq_elem *e, size_t off, uint32_t len)
 {
 	uint32_t done = 0;
 
@@ -161,8 +170,15 @@ int vsock__conn_from_guest(struct vsock_conn *c, const struct virtq_elem *e, siz
 	}
 	if (done == len)
 		return 0;
-	if (!c->buf && !(c->buf = malloc(c->buf_alloc)))
-		return -ENOMEM;
+	if (!c->buf) {
+		if (v->buf_bytes + c->buf_alloc > v->cfg.max_buf_bytes) {
+			v->stats.buf_limit++;
+			return -ENOBUFS;
+		}
+		if (!(c->buf = malloc(c->buf_alloc)))
+			return -ENOMEM;
+		v->buf_bytes += c->buf_alloc;
+	}
 	uint32_t rest = len - done, tail = (c->head + c->len) % c->buf_alloc;
 	uint32_t first = rest < c->buf_alloc - tail ? rest : c->buf_alloc - tail;
 	virtq_elem_read(e, off + done, c->buf + tail, first);
@@ -171,7 +187,7 @@ int vsock__conn_from_guest(struct vsock_conn *c, const struct virtq_elem *e, siz
 	return 0;
 }
 
-void vsock__conn_flush(struct vsock_conn *c)
+void vsock__conn_flush(struct vsock *v, struct vsock_conn *c)
 {
 	while (c->len && c->writable && !c->host_gone && c->fd >= 0) {
 		uint32_t first = c->len < c->buf_alloc - c->head ? c->len : c->buf_alloc - c->head;
@@ -191,7 +207,7 @@ void vsock__conn_flush(struct vsock_conn *c)
 		c->len = 0;
 	}
 	if (!c->len)
-		c->head = 0;
+		ring_free(v, c);
 	if (!c->len && (c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && !c->fd_wr_shut && c->fd >= 0) {
 		(void)shutdown(c->fd, SHUT_WR);
 		c->fd_wr_shut = true;
@@ -222,7 +238,10 @@ static int config(struct vsock_host_config *out, const struct vsock_host_config 
 	if (!c.conn_buf_bytes)     c.conn_buf_bytes = 256u << 10;
 	if (!c.connect_timeout_ms) c.connect_timeout_ms = 2000;
 	if (!c.close_timeout_ms)   c.close_timeout_ms = 2000;
-	if (c.max_conns > MAX_CONNS_LIMIT || c.conn_buf_bytes < MIN_BUF || c.conn_buf_bytes > MAX_BUF)
+	if (!c.max_buf_bytes)
+		c.max_buf_bytes = c.conn_buf_bytes > (1u << 20) ? c.conn_buf_bytes : 1u << 20;
+	if (c.max_conns > MAX_CONNS_LIMIT || c.conn_buf_bytes < MIN_BUF || c.conn_buf_bytes > MAX_BUF ||
+	    c.max_buf_bytes < c.conn_buf_bytes)
 		return -EINVAL;
 	*out = c;
 	return 0;

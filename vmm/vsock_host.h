@@ -43,7 +43,11 @@
  * Back-pressure: guest -> host bytes go straight to the socket; what the
  * socket does not take waits in a per-connection buffer of conn_buf_bytes,
  * which is exactly the credit (buf_alloc) the guest is given, so a slow
- * reader stalls the guest and nothing grows.  Host -> guest bytes are read
+ * reader stalls the guest and nothing grows.  A ring exists only while it
+ * holds bytes, and the rings of one VM together never exceed max_buf_bytes:
+ * a connection that would need a ring past it is reset (stats.buf_limit), so
+ * a guest flooding many connections toward a host that does not read holds
+ * at most max_buf_bytes of VMM memory (plus the sockets' own buffers).  Host -> guest bytes are read
  * from the socket only while the guest has credit and rx buffers, so a slow
  * guest stalls the writer in the socket.  Both socket ends get SO_SNDBUF =
  * conn_buf_bytes.  Bytes are never dropped while both sides are open.
@@ -66,6 +70,8 @@ struct vsock_host_config {              /* 0 = default */
 	uint32_t conn_buf_bytes;        /* 256 KiB: credit / buffer per connection */
 	uint32_t connect_timeout_ms;    /* 2000: host connect without RESPONSE */
 	uint32_t close_timeout_ms;      /* 2000: our SHUTDOWN without guest RST */
+	uint32_t max_buf_bytes;         /* 1 MiB (at least conn_buf_bytes): guest
+					 * bytes held in rings, all connections */
 };
 
 struct vsock_stats {
@@ -78,6 +84,7 @@ struct vsock_stats {
 	uint64_t orphan_overflow;       /* RSTs not sent: orphan queue full */
 	uint64_t credit_violations;     /* guest sent beyond our credit: RST */
 	uint64_t conn_limit;            /* refused: max_conns reached */
+	uint64_t buf_limit;             /* reset: a ring past max_buf_bytes */
 	uint64_t conns_opened, conns_closed;
 	uint64_t ring_errors;           /* malformed virtqueues: NEEDS_RESET */
 };

@@ -991,6 +991,75 @@ UT_TEST(vsock_connection_limit)
 	fg_fini(&g);
 }
 
+/* Rings are allocated only while they hold bytes, and all of a VM's rings
+ * together stay within max_buf_bytes: with room for two, a third
+ * connection that needs a ring (its host reader is stalled) is reset and
+ * counted; a drained ring is freed and its budget serves the next one. */
+static int fill_until_ring(struct fg *g, uint32_t gport, uint32_t hport, const uint8_t *data)
+{
+	struct pkt p;
+	for (int i = 0; i < 200; i++) {
+		tx(g, VIRTIO_VSOCK_OP_RW, gport, hport, 0, 65536, 0, data, 1024);
+		pump(g);
+		while (rx(g, &p))
+			if (p.h.op == VIRTIO_VSOCK_OP_RST && p.h.dst_port == gport)
+				return -1;
+		struct vsock_conn *c = find_conn(g, gport);
+		UT_ASSERT(c);
+		if (c->len)
+			return 0;
+	}
+	UT_FAIL("connection %u never needed a ring", gport);
+	return -2;
+}
+
+UT_TEST(vsock_buffer_budget_per_vm)
+{
+	struct vsock_host_config cfg = { .conn_buf_bytes = 4096, .max_buf_bytes = 8192 };
+	struct fg g;
+	struct acc a = { 0 };
+	struct pkt p;
+	static uint8_t data[1024];
+	uint8_t sink[65536];
+	struct vsock_stats s;
+
+	struct vsock_host_config bad = { .conn_buf_bytes = 8192, .max_buf_bytes = 4096 };
+	struct vsock *v;
+	struct vmm_mem m;
+	UT_EQ(vmm_mem_init(&m, 32 << 20), 0);
+	UT_EQ(vsock_host_create(&v, &m, BASE, 5, -1, GCID, &bad), -EINVAL);
+	vmm_mem_release(&m);
+
+	fg_init(&g, &cfg);
+	UT_EQ(vsock_host_listen(g.v, 9, on_accept, &a), 0);
+	for (uint32_t i = 0; i < 4; i++)
+		guest_connect(&g, 200 + i, 9, 65536, &p);
+	UT_EQ(fill_until_ring(&g, 200, 9, data), 0);
+	UT_EQ(fill_until_ring(&g, 201, 9, data), 0);
+	UT_EQ(g.v->buf_bytes, 8192);
+	UT_EQ(fill_until_ring(&g, 202, 9, data), -1);      /* reset: no budget */
+	vsock_host_stats(g.v, &s);
+	UT_EQ(s.buf_limit, 1);
+	UT_EQ(s.credit_violations, 0);
+	UT_EQ(g.v->buf_bytes, 8192);
+	/* Drain 200's reader: its ring empties and is freed. */
+	for (int i = 0; i < 50 && find_conn(&g, 200)->len; i++) {
+		while (hread(a.fd[0], sink, sizeof(sink)) > 0)
+			;
+		pump(&g);
+	}
+	UT_EQ(find_conn(&g, 200)->len, 0);
+	UT_ASSERT(find_conn(&g, 200)->buf == NULL);
+	UT_EQ(g.v->buf_bytes, 4096);
+	UT_EQ(fill_until_ring(&g, 203, 9, data), 0);
+	UT_EQ(g.v->buf_bytes, 8192);
+	vsock_host_stats(g.v, &s);
+	UT_EQ(s.buf_limit, 1);
+	for (int i = 0; i < a.n; i++)
+		close(a.fd[i]);
+	fg_fini(&g);
+}
+
 UT_TEST(vsock_transport_reset_event)
 {
 	struct fg g;
