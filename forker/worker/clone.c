@@ -158,8 +158,35 @@ struct vmm_vm *worker_clone_vm(struct worker_clone *c)
 	return c->started && c->vc.v ? &c->vc.v->vm : NULL;
 }
 
+/* What the clone's guest sent the vsock device that it refused: one line
+ * on stderr (the worker's log) when anything was, so hostile or broken
+ * guests show up in the logs (and in tests/faults/run.sh). */
+static void report_hostile(struct worker_clone *c)
+{
+	struct vmm_vm *vm = worker_clone_vm(c);
+	if (!vm || !vm->vsock)
+		return;
+	struct vsock_stats s;
+	vsock_host_stats(vm->vsock, &s);
+	uint64_t bad = s.drop_short + s.drop_bad_cid + s.drop_bad_type + s.drop_bad_op +
+		       s.drop_bad_len + s.rx_bad_buf + s.credit_violations + s.conn_limit +
+		       s.buf_limit + s.ring_errors + s.rst_unknown;
+	if (!bad)
+		return;
+	fprintf(stderr, "uf-worker: clone vsock refused: short=%llu bad_cid=%llu bad_type=%llu "
+		"bad_op=%llu bad_len=%llu rx_bad_buf=%llu credit=%llu conn_limit=%llu "
+		"buf_limit=%llu ring_errors=%llu rst_unknown=%llu conns=%llu\n",
+		(unsigned long long)s.drop_short, (unsigned long long)s.drop_bad_cid,
+		(unsigned long long)s.drop_bad_type, (unsigned long long)s.drop_bad_op,
+		(unsigned long long)s.drop_bad_len, (unsigned long long)s.rx_bad_buf,
+		(unsigned long long)s.credit_violations, (unsigned long long)s.conn_limit,
+		(unsigned long long)s.buf_limit, (unsigned long long)s.ring_errors,
+		(unsigned long long)s.rst_unknown, (unsigned long long)s.conns_opened);
+}
+
 void worker_clone_destroy(struct worker_clone *c)
 {
+	report_hostile(c);
 	fork_vm_clone_destroy(&c->vc);
 	c->fd = -1;
 	c->started = false;
