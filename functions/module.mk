@@ -6,6 +6,7 @@
 #   hello-python   python (handler.py)
 #   heavy-python   python, a heavy import-time init (what the snapshot saves)
 #   hello-exec     exec (a C program speaking functions/sdk/EXEC.md)
+#   hostile        exec, attacks its own VM (tests/faults/run.sh)
 #   test-native, test-exec, test-python   fixtures of the runtime tests
 #                  (functions/test/)
 #
@@ -23,7 +24,7 @@ fn_pack = tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --forma
 FUNCTION_PKGS := $(FN_DIR)/hello-c.tar.gz $(FN_DIR)/hello-python.tar.gz \
                  $(FN_DIR)/heavy-python.tar.gz $(FN_DIR)/hello-exec.tar.gz \
                  $(FN_DIR)/test-native.tar.gz $(FN_DIR)/test-exec.tar.gz \
-                 $(FN_DIR)/test-python.tar.gz
+                 $(FN_DIR)/test-python.tar.gz $(FN_DIR)/hostile.tar.gz
 GUEST_BINS += $(FUNCTION_PKGS)
 
 .PHONY: functions
@@ -44,6 +45,9 @@ $(FN_DIR)/hello-c.tar.gz: $(FN_DIR)/hello-c/handler.so
 
 $(FN_DIR)/hello-exec.tar.gz: $(FN_DIR)/hello-exec/handler
 	$(call fn_pack,$(FN_DIR)/hello-exec,handler)
+
+$(FN_DIR)/hostile.tar.gz: $(FN_DIR)/hostile/handler
+	$(call fn_pack,$(FN_DIR)/hostile,handler)
 
 $(FN_DIR)/test-native.tar.gz: $(FN_DIR)/test/native/handler.so
 	$(call fn_pack,$(FN_DIR)/test/native,handler.so)
