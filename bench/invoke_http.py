@@ -28,8 +28,9 @@ class BenchError(Exception):
 
 
 class Runtimed:
-    def __init__(self, bin_dir, workdir, port):
+    def __init__(self, bin_dir, workdir, port, args=()):
         self.bin = os.path.join(bin_dir, "runtimed")
+        self.args = list(args)              # more runtimed flags
         self.data = os.path.join(workdir, "data")
         self.log = os.path.join(workdir, "runtimed.log")
         self.port = port
@@ -47,7 +48,7 @@ class Runtimed:
     def start(self, timeout_s=60):
         with open(self.log, "a") as lf:
             self.proc = subprocess.Popen([self.bin, "--data", self.data, "--listen",
-                                          f"127.0.0.1:{self.port}"],
+                                          f"127.0.0.1:{self.port}"] + self.args,
                                          stdin=subprocess.DEVNULL, stdout=lf, stderr=lf)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -86,12 +87,13 @@ class Runtimed:
         finally:
             c.close()
 
-    def deploy(self, name, package, runtime, min_warm=0, max_instances=64):
+    def deploy(self, name, package, runtime, min_warm=0, max_instances=64, extra=None):
+        """extra: more fields of the deploy JSON (e.g. weight, env)."""
         with open(package, "rb") as f:
             code = base64.b64encode(f.read()).decode()
         spec = {"runtime": runtime, "code": code, "timeout_ms": 60000,
                 "pool": {"min_warm": min_warm, "max_instances": max_instances,
-                         "idle_timeout_s": 3600}}
+                         "idle_timeout_s": 3600}, **(extra or {})}
         st, body, _ = self._req("PUT", f"/v1/functions/{name}", json.dumps(spec).encode(), True)
         if st not in (200, 201):
             raise BenchError(f"deploy {name}: HTTP {st}: {body[:300]!r}; runtimed: {self.log_tail(5)}")
