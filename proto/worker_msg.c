@@ -19,7 +19,7 @@ void uf_wmsg_wrap(uf_wmsg *m, Ufworker__WorkerMsg__MsgCase c, void *msg)
 
 static bool known_case(Ufworker__WorkerMsg__MsgCase c)
 {
-	return c >= UFWORKER__WORKER_MSG__MSG_INVOKE && c <= UFWORKER__WORKER_MSG__MSG_BUILD_RESULT;
+	return c >= UFWORKER__WORKER_MSG__MSG_INVOKE && c <= UFWORKER__WORKER_MSG__MSG_RESUME;
 }
 
 static bool str_ok(const char *s, size_t max)
@@ -56,6 +56,15 @@ int uf_wmsg_validate(const uf_wmsg *m)
 		break;
 	case UFWORKER__WORKER_MSG__MSG_BUILD_RESULT:
 		ok = str_ok(m->build_result->message, UF_WORKER_MAX_TEXT);
+		break;
+	case UFWORKER__WORKER_MSG__MSG_PREEMPT:
+		ok = str_ok(m->preempt->call_id, UF_WORKER_MAX_ID);
+		break;
+	case UFWORKER__WORKER_MSG__MSG_PREEMPTED:
+		ok = str_ok(m->preempted->call_id, UF_WORKER_MAX_ID);
+		break;
+	case UFWORKER__WORKER_MSG__MSG_RESUME:
+		ok = str_ok(m->resume->call_id, UF_WORKER_MAX_ID);
 		break;
 	default: /* stats_request, stats, ready, drain: every value is in range */
 		break;
@@ -149,6 +158,9 @@ const char *uf_wmsg_type_name(Ufworker__WorkerMsg__MsgCase c)
 		[UFWORKER__WORKER_MSG__MSG_READY] = "ready",
 		[UFWORKER__WORKER_MSG__MSG_DRAIN] = "drain",
 		[UFWORKER__WORKER_MSG__MSG_BUILD_RESULT] = "build_result",
+		[UFWORKER__WORKER_MSG__MSG_PREEMPT] = "preempt",
+		[UFWORKER__WORKER_MSG__MSG_PREEMPTED] = "preempted",
+		[UFWORKER__WORKER_MSG__MSG_RESUME] = "resume",
 	};
 	return known_case(c) ? names[c] : "unknown";
 }
