@@ -42,7 +42,7 @@ HOST_LDLIBS :=
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 gobj = $(patsubst %.c,$(GBUILD)/gobj/%.o,$(1))
 
-.PHONY: all host guest deps kernel initramfs test unit run bench clean fuzz
+.PHONY: all host guest deps kernel initramfs test unit run bench clean fuzz soak
 all: host guest
 
 include proto/module.mk
@@ -95,6 +95,13 @@ bench:
 	@tools/deps.sh
 	$(MAKE) -j$(NPROC) all
 	bench/run
+
+# The soak and fault-injection test, ~10 minutes of load (tests/soak/);
+# `make test` runs a shorter one.  UNIFORK_SOAK_SECONDS / _SEED override.
+soak:
+	@tools/deps.sh
+	$(MAKE) -j$(NPROC) all
+	UNIFORK_SOAK_SECONDS=$${UNIFORK_SOAK_SECONDS:-600} tools/kvm-run --timeout 2700 -- tests/soak/run.sh
 
 clean:
 	rm -rf build
