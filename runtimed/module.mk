@@ -19,6 +19,8 @@ WPROTO_SRCS   := proto/worker_msg.c $(WORKER_PROTO_C)
 WORKER_SRCS   := $(filter-out forker/worker/main.c,$(wildcard forker/worker/*.c))
 RUNTIMED_SRCS := $(filter-out runtimed/main.c,$(wildcard runtimed/*.c))
 HOST_LIB_SRCS += $(WPROTO_SRCS) $(WORKER_SRCS) $(RUNTIMED_SRCS)
+# The worker jail and runtimed's own filter (forker/worker/jail.h, runtimed/seccomp.h).
+HOST_LDLIBS += -lseccomp
 
 HOST_BINS += $(BUILD)/bin/uf-worker $(BUILD)/bin/runtimed
 $(BUILD)/bin/uf-worker: $(call obj,forker/worker/main.c $(HOST_LIB_SRCS))
