@@ -144,8 +144,14 @@ struct gw_function_spec {
 	const struct gw_env_var *env;
 	size_t n_env;
 	struct gw_pool_spec pool;
+	/* Scheduling: the share of the CPUs against other groups (1..1000,
+	 * default 1) and the group (tenant) it is scheduled in: NULL = its own
+	 * name.  A group's weight is the max of its functions' weights. */
+	uint32_t weight;
+	const char *tenant;         /* [a-z0-9][a-z0-9_-]{0,62} or NULL */
 };
 
+#define GW_SPEC_WEIGHT_MAX        1000u         /* min 1 */
 #define GW_SPEC_MEMORY_MB_MIN     16u
 #define GW_SPEC_MEMORY_MB_MAX     16384u
 #define GW_SPEC_TIMEOUT_MS_MIN    1u
@@ -175,8 +181,9 @@ void gw_deploy_done(struct gw_call *call, const struct gw_deploy_result *res);
 /* ---- PUT /v1/functions/{name}/pool: only the fields present change ---- */
 
 struct gw_pool_update {
-	bool has_min_warm, has_max_instances, has_idle_timeout_s;
+	bool has_min_warm, has_max_instances, has_idle_timeout_s, has_weight;
 	struct gw_pool_spec pool;   /* values of the fields present (range-checked) */
+	uint32_t weight;            /* when has_weight: 1..GW_SPEC_WEIGHT_MAX */
 };
 
 /* ---- GET /v1/functions/{name}/logs?tail=N ---- */

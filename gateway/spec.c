@@ -77,12 +77,16 @@ static int only_keys(json_t *obj, const char *const *allowed, const char *what, 
 }
 
 static const char *const pool_keys[] = {"min_warm", "max_instances", "idle_timeout_s", NULL};
+static const char *const pool_put_keys[] = {"min_warm", "max_instances", "idle_timeout_s",
+					    "weight", NULL};
 
-static int parse_pool(json_t *obj, struct gw_pool_update *u, char *err, size_t errlen)
+static int parse_pool(json_t *obj, struct gw_pool_update *u, bool put, char *err, size_t errlen)
 {
 	if (!json_is_object(obj))
 		return fail(err, errlen, "\"pool\" must be an object");
-	if (only_keys(obj, pool_keys, "pool", err, errlen) ||
+	if (only_keys(obj, put ? pool_put_keys : pool_keys, "pool", err, errlen) ||
+	    (put && get_uint(obj, "weight", 1, GW_SPEC_WEIGHT_MAX, &u->weight, &u->has_weight, err,
+			     errlen)) ||
 	    get_uint(obj, "min_warm", 0, GW_SPEC_MAX_INSTANCES_MAX, &u->pool.min_warm,
 		     &u->has_min_warm, err, errlen) ||
 	    get_uint(obj, "max_instances", 1, GW_SPEC_MAX_INSTANCES_MAX, &u->pool.max_instances,
@@ -101,9 +105,11 @@ int gw_pool_update_parse(struct gw_pool_update *u, const void *json, size_t len,
 	json_t *root = load_object(json, len, err, errlen);
 	if (!root)
 		return -EINVAL;
-	int r = parse_pool(root, u, err, errlen);
-	if (!r && !u->has_min_warm && !u->has_max_instances && !u->has_idle_timeout_s)
-		r = fail(err, errlen, "no pool field given (min_warm, max_instances, idle_timeout_s)");
+	int r = parse_pool(root, u, true, err, errlen);
+	if (!r && !u->has_min_warm && !u->has_max_instances && !u->has_idle_timeout_s &&
+	    !u->has_weight)
+		r = fail(err, errlen,
+			 "no pool field given (min_warm, max_instances, idle_timeout_s, weight)");
 	json_decref(root);
 	return r;
 }
@@ -188,8 +194,19 @@ static int parse_code(struct gw_spec *s, json_t *c, char *err, size_t errlen)
 	return 0;
 }
 
+static int parse_tenant(struct gw_function_spec *fs, json_t *t, char *err, size_t errlen)
+{
+	fs->tenant = NULL;
+	if (!t)
+		return 0;
+	if (!json_is_string(t) || !gw_name_valid(json_string_value(t), json_string_length(t)))
+		return fail(err, errlen, "\"tenant\" must match [a-z0-9][a-z0-9_-]{0,62}");
+	fs->tenant = json_string_value(t);
+	return 0;
+}
+
 static const char *const spec_keys[] = {"name", "runtime", "handler", "code", "memory_mb",
-					"timeout_ms", "env", "pool", NULL};
+					"timeout_ms", "env", "pool", "weight", "tenant", NULL};
 
 static int parse_fields(struct gw_spec *s, json_t *root, char *err, size_t errlen)
 {
@@ -216,8 +233,11 @@ static int parse_fields(struct gw_spec *s, json_t *root, char *err, size_t errle
 	fs->memory_mb = 128;
 	fs->timeout_ms = 3000;
 	fs->pool = (struct gw_pool_spec){.min_warm = 0, .max_instances = 64, .idle_timeout_s = 300};
+	fs->weight = 1;
 	int r;
-	if ((r = parse_handler(s, json_object_get(root, "handler"), err, errlen)) ||
+	if ((r = parse_tenant(fs, json_object_get(root, "tenant"), err, errlen)) ||
+	    (r = get_uint(root, "weight", 1, GW_SPEC_WEIGHT_MAX, &fs->weight, NULL, err, errlen)) ||
+	    (r = parse_handler(s, json_object_get(root, "handler"), err, errlen)) ||
 	    (r = get_uint(root, "memory_mb", GW_SPEC_MEMORY_MB_MIN, GW_SPEC_MEMORY_MB_MAX,
 			  &fs->memory_mb, NULL, err, errlen)) ||
 	    (r = get_uint(root, "timeout_ms", GW_SPEC_TIMEOUT_MS_MIN, GW_SPEC_TIMEOUT_MS_MAX,
@@ -229,7 +249,7 @@ static int parse_fields(struct gw_spec *s, json_t *root, char *err, size_t errle
 	json_t *pool = json_object_get(root, "pool");
 	if (pool) {
 		struct gw_pool_update u = {.pool = fs->pool};
-		if ((r = parse_pool(pool, &u, err, errlen)))
+		if ((r = parse_pool(pool, &u, false, err, errlen)))
 			return r;
 		fs->pool = u.pool;
 		if (fs->pool.min_warm > fs->pool.max_instances)

@@ -8,7 +8,9 @@
  *   "handler": str, "code": base64 str (required, non-empty),
  *   "memory_mb": int, "timeout_ms": int, "env": {str: str},
  *   "pool": {"min_warm": int, "max_instances": int, "idle_timeout_s": int},
+ *   "weight": int 1..1000 (default 1), "tenant": name (default: none),
  *   "name": str (optional, must equal the path's name)}
+ * Pool update JSON: the pool fields and "weight", each optional, at least one.
  */
 #ifndef GW_SPEC_H
 #define GW_SPEC_H

@@ -106,15 +106,30 @@ static int op_set_pool(void *ctx, const char *name, const struct gw_pool_update 
 		return 400;
 	}
 	struct rt_pool old = fn->spec.pool;
+	uint32_t old_weight = fn->spec.weight;
 	fn->spec.pool = p;
+	if (u->has_weight)
+		fn->spec.weight = u->weight;
 	if (rt_reg_save_spec(&d->reg, &fn->spec)) {
 		fn->spec.pool = old;
+		fn->spec.weight = old_weight;
 		err->code = "internal";
 		snprintf(err->message, sizeof(err->message), "%s", vmm_strerror());
 		return 500;
 	}
 	rt_fn_push_pool(fn);
+	if (fn->member.g)
+		sched_set_weight(&fn->member, fn->spec.weight);
 	*out = rt_pool_to_json(&p);
+	if (*out && json_object_set_new(*out, "weight", json_integer((json_int_t)fn->spec.weight))) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	if (!*out) {
+		err->code = "internal";
+		snprintf(err->message, sizeof(err->message), "out of memory");
+		return 500;
+	}
 	return 200;
 }
 
@@ -197,6 +212,7 @@ static void op_metrics(void *ctx, struct gw_buf *b)
 			 "# TYPE uf_deploys_total counter\n"
 			 "uf_deploys_total{result=\"ok\"} %llu\nuf_deploys_total{result=\"failed\"} %llu\n",
 		      (unsigned long long)d->deploys_ok, (unsigned long long)d->deploys_failed);
+	rt_sched_metrics(d, b);
 	gw_buf_printf(b, "# HELP uf_memory_inflight_mb Guest memory of calls in flight.\n"
 			 "# TYPE uf_memory_inflight_mb gauge\nuf_memory_inflight_mb %llu\n",
 		      (unsigned long long)d->mem_inflight_mb);

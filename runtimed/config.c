@@ -66,6 +66,9 @@ static void defaults(struct rt_config *c)
 	long nc = sysconf(_SC_NPROCESSORS_ONLN);
 	c->cpus = nc > 0 ? (unsigned)nc : 1;
 	c->drain_s = 30;
+	c->queue_max = 256;
+	c->queue_timeout_ms = 30000;
+	c->slice_ms = 50;
 	static const char *const kernel[] = {"../guest/vmlinux", "../../guest/vmlinux",
 					     "./build/guest/vmlinux", NULL};
 	static const char *const initrd[] = {"../guest/initramfs.cpio", "../../guest/initramfs.cpio",
@@ -87,10 +90,14 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: runtimed [--listen ADDR] [--data DIR] [--token TOKEN] [--cpus N]\n"
 		   "                [--memory-mb N] [--kernel FILE] [--initrd FILE] [--initrd-python FILE]\n"
-		   "                [--agent FILE] [--worker FILE] [--drain-s N]\n"
+		   "                [--agent FILE] [--worker FILE] [--drain-s N] [--sched fair|off]\n"
+		   "                [--max-instances N] [--queue-max N] [--queue-timeout-ms N]\n"
+		   "                [--slice-ms N]\n"
 		   "environment: UNIFORK_LISTEN, UNIFORK_DATA, UNIFORK_TOKEN, UNIFORK_CPUS,\n"
 		   "  UNIFORK_MEMORY_MB, UNIFORK_KERNEL, UNIFORK_INITRD, UNIFORK_INITRD_PYTHON,\n"
-		   "  UNIFORK_AGENT, UNIFORK_WORKER (a flag wins over its variable)\n");
+		   "  UNIFORK_AGENT, UNIFORK_WORKER, UNIFORK_SCHED, UNIFORK_MAX_INSTANCES,\n"
+		   "  UNIFORK_QUEUE_MAX, UNIFORK_QUEUE_TIMEOUT_MS, UNIFORK_SLICE_MS\n"
+		   "  (a flag wins over its variable)\n");
 }
 
 /* One option: its flag, its variable, and how to store it. */
@@ -121,6 +128,35 @@ static int apply(struct rt_config *c, int key, const char *v)
 			return -EINVAL;
 		c->drain_s = (unsigned)n;
 		return 0;
+	case 'S':
+		if (strcmp(v, "fair") && strcmp(v, "off")) {
+			fprintf(stderr, "runtimed: --sched must be fair or off, not '%s'\n", v);
+			return -EINVAL;
+		}
+		c->sched_off = strcmp(v, "off") == 0;
+		return 0;
+	case 'I':
+		if (parse_num(v, 1u << 20, &n, "--max-instances"))
+			return -EINVAL;
+		c->max_instances = (unsigned)n;
+		return 0;
+	case 'Q':
+		if (parse_num(v, 1u << 20, &n, "--queue-max"))
+			return -EINVAL;
+		c->queue_max = (unsigned)n;
+		return 0;
+	case 'T':
+		if (parse_num(v, 3600000, &n, "--queue-timeout-ms") || n == 0) {
+			fprintf(stderr, "runtimed: --queue-timeout-ms must be at least 1\n");
+			return -EINVAL;
+		}
+		c->queue_timeout_ms = (unsigned)n;
+		return 0;
+	case 'L':
+		if (parse_num(v, 3600000, &n, "--slice-ms"))
+			return -EINVAL;
+		c->slice_ms = (unsigned)n;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -134,13 +170,19 @@ int rt_config_parse(struct rt_config *c, int argc, char **argv)
 		{"initrd", required_argument, 0, 'i'}, {"initrd-python", required_argument, 0, 'p'},
 		{"agent", required_argument, 0, 'a'},  {"worker", required_argument, 0, 'w'},
 		{"drain-s", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'},
+		{"sched", required_argument, 0, 'S'}, {"max-instances", required_argument, 0, 'I'},
+		{"queue-max", required_argument, 0, 'Q'},
+		{"queue-timeout-ms", required_argument, 0, 'T'},
+		{"slice-ms", required_argument, 0, 'L'},
 		{0, 0, 0, 0},
 	};
 	static const struct { int key; const char *var; } envs[] = {
 		{'l', "UNIFORK_LISTEN"}, {'d', "UNIFORK_DATA"}, {'t', "UNIFORK_TOKEN"},
 		{'c', "UNIFORK_CPUS"}, {'m', "UNIFORK_MEMORY_MB"}, {'k', "UNIFORK_KERNEL"},
 		{'i', "UNIFORK_INITRD"}, {'p', "UNIFORK_INITRD_PYTHON"}, {'a', "UNIFORK_AGENT"},
-		{'w', "UNIFORK_WORKER"},
+		{'w', "UNIFORK_WORKER"}, {'S', "UNIFORK_SCHED"}, {'I', "UNIFORK_MAX_INSTANCES"},
+		{'Q', "UNIFORK_QUEUE_MAX"}, {'T', "UNIFORK_QUEUE_TIMEOUT_MS"},
+		{'L', "UNIFORK_SLICE_MS"},
 	};
 	memset(c, 0, sizeof(*c));
 	defaults(c);

@@ -5,8 +5,17 @@
  *   --listen ADDR      UNIFORK_LISTEN   127.0.0.1:8080
  *   --data DIR         UNIFORK_DATA     ./var
  *   --token TOKEN      UNIFORK_TOKEN    else DATA/token (created on first start)
- *   --cpus N           UNIFORK_CPUS     online CPUs: template builds run at once
+ *   --cpus N           UNIFORK_CPUS     online CPUs: template builds run at once,
+ *                                       and the scheduler's run slots
  *   --memory-mb N      UNIFORK_MEMORY_MB  guest RAM of all live instances (0 = no limit)
+ *   --sched fair|off   UNIFORK_SCHED    fair: group scheduler (runtimed/sched.h);
+ *                                       off: every call straight to its worker
+ *   --max-instances N  UNIFORK_MAX_INSTANCES  calls admitted at once, all
+ *                                       functions (queued + running + paused; 0 = no limit)
+ *   --queue-max N      UNIFORK_QUEUE_MAX  queued calls per group (256)
+ *   --queue-timeout-ms N UNIFORK_QUEUE_TIMEOUT_MS  longest wait in a queue (30000)
+ *   --slice-ms N       UNIFORK_SLICE_MS  run time before preemption when
+ *                                       another group waits (50; 0 = never)
  *   --kernel FILE      UNIFORK_KERNEL   build/guest/vmlinux
  *   --initrd FILE      UNIFORK_INITRD   build/guest/initramfs.cpio
  *   --initrd-python F  UNIFORK_INITRD_PYTHON  build/guest/initramfs-python.cpio (if present)
@@ -19,6 +28,7 @@
 #define RT_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "snapshotter/format.h"
@@ -31,6 +41,11 @@ struct rt_config {
 	char token[256];
 	unsigned cpus;
 	uint64_t memory_mb;             /* 0 = unlimited */
+	bool sched_off;
+	unsigned max_instances;         /* 0 = unlimited */
+	unsigned queue_max;
+	unsigned queue_timeout_ms;
+	unsigned slice_ms;
 	char kernel[PATH_MAX];
 	char initrd[PATH_MAX];
 	char initrd_python[PATH_MAX];   /* "" when absent */

@@ -68,6 +68,7 @@ void rt_fn_maybe_free(struct rt_fn *fn)
 			*pp = fn->next;
 			break;
 		}
+	rt_fn_sched_leave(fn);
 	fn->timer_open = false;
 	uv_close((uv_handle_t *)&fn->restart_timer, fn_timer_closed);
 }
@@ -169,6 +170,7 @@ static void tick_cb(uv_timer_t *t)
 
 static void close_all(struct rt_daemon *d)
 {
+	rt_sched_close(d);
 	uv_timer_stop(&d->tick);
 	if (!uv_is_closing((uv_handle_t *)&d->tick))
 		uv_close((uv_handle_t *)&d->tick, NULL);
@@ -246,6 +248,7 @@ int rt_daemon_start(struct rt_daemon *d, uv_loop_t *loop)
 	prune_templates(d);
 	uv_timer_init(loop, &d->tick);
 	d->tick.data = d;
+	rt_sched_setup(d);
 	uv_signal_init(loop, &d->sigterm);
 	uv_signal_init(loop, &d->sigint);
 	d->sigterm.data = d->sigint.data = d;

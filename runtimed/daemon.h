@@ -10,7 +10,13 @@
  * Every admitted invocation is a struct rt_call on the function's list
  * until it is answered exactly once (gw_invoke_done): by the worker's
  * Result, by 502 when the worker it was sent to dies, by 503 when it waited
- * too long for a worker, or by 504 when the worker never answered.
+ * too long in its queue, or by 504 when its deadline passed while it was
+ * preempted or the worker never answered.
+ *
+ * Scheduling (dispatch.c over sched.h): an admitted call is queued in its
+ * function's group and sent (Invoke) when the scheduler gives it a run
+ * slot; a call preempted by the scheduler stays on its worker, paused, and
+ * is resumed (Resume) when it gets a slot again.
  */
 #ifndef RT_DAEMON_H
 #define RT_DAEMON_H
@@ -25,11 +31,10 @@
 #include "runtimed/logs.h"
 #include "runtimed/metrics.h"
 #include "runtimed/registry.h"
+#include "runtimed/sched.h"
 #include "runtimed/spec.h"
 #include "runtimed/wproc.h"
 
-/* A call waits at most this long for a worker to become ready. */
-#define RT_QUEUE_WAIT_MS      30000u
 /* Past its deadline, a call sent to a worker is answered 504 after this
  * (the worker answers timeouts itself; this catches a stuck worker). */
 #define RT_CALL_SLACK_MS      60000u
@@ -74,7 +79,8 @@ struct rt_call {
 	size_t len;
 	const char *content_type;
 	uint64_t t_admit_ns;
-	struct rt_worker *sent_to;      /* NULL while queued */
+	struct sched_item si;           /* in the scheduler from admission to answer */
+	struct rt_worker *sent_to;      /* NULL until first dispatched */
 	uint32_t mem_mb;                /* counted in d->mem_inflight_mb */
 };
 
@@ -87,6 +93,7 @@ struct rt_fn {
 	struct rt_worker *workers;      /* all live workers (cur included) */
 	struct rt_call calls;           /* list head (sentinel) */
 	uint32_t inflight;
+	struct sched_member member;     /* its scheduling group (rt_fn_sched_sync) */
 	struct rt_fmetrics m;
 	struct rt_logs logs;
 	struct rt_deploy *deploy;       /* deploy or rebuild in progress */
@@ -107,6 +114,9 @@ struct rt_daemon {
 	unsigned builds_running;
 	struct rt_deploy *build_queue;  /* waiting for a free build slot */
 	uint64_t mem_inflight_mb;
+	struct sched sched;
+	uv_timer_t sched_timer;         /* next preemption / expiry, or a kick */
+	bool sched_timer_open;
 	bool loaded;                    /* start-up load finished */
 	bool stopping;
 	uv_timer_t tick;                /* stats requests, call sweeps */
@@ -149,6 +159,32 @@ void rt_fn_tick(struct rt_fn *fn, uint64_t now_ns);
 void rt_deploy_worker_ready(struct rt_fn *fn, bool ok, const char *why);
 json_t *rt_fn_json(const struct rt_fn *fn);
 const char *rt_fn_state_name(enum rt_fn_state s);
+
+/* The worker new calls go to, or NULL (none ready). */
+struct rt_worker *rt_fn_serving(struct rt_fn *fn);
+/* Send a call's Invoke to w (it is then sent_to w).  0 or -errno. */
+int rt_fn_send_call(struct rt_call *c, struct rt_worker *w) __attribute__((warn_unused_result));
+/* Answer a call with an error (counted as throttled by `reason` unless
+ * RT_THROTTLE_N) and free it. */
+void rt_fn_fail_call(struct rt_call *c, int status, const char *code, const char *msg,
+		     enum rt_throttle reason);
+
+/* dispatch.c */
+void rt_sched_setup(struct rt_daemon *d);
+void rt_sched_close(struct rt_daemon *d);
+/* Expire, dispatch and preempt what is due, and set the timer for what is
+ * next.  Not from inside a scheduler walk: use rt_sched_kick there. */
+void rt_sched_run(struct rt_daemon *d);
+/* Run the scheduler from the loop soon (safe anywhere). */
+void rt_sched_kick(struct rt_daemon *d);
+/* Join (or move to) the group and weight of fn's spec.  0 or -errno. */
+int rt_fn_sched_sync(struct rt_fn *fn) __attribute__((warn_unused_result));
+void rt_fn_sched_leave(struct rt_fn *fn);
+void rt_sched_preempted(struct rt_fn *fn, struct rt_worker *w, const Ufworker__Preempted *p);
+/* GET /v1/functions/NAME's "sched" object. */
+json_t *rt_fn_sched_json(const struct rt_fn *fn);
+/* The per-group series and the slots (metrics.h). */
+void rt_sched_metrics(struct rt_daemon *d, struct gw_buf *b);
 
 /* deploy.c */
 void rt_deploy_start(struct rt_daemon *d, struct gw_call *call, const struct gw_function_spec *g);

@@ -1,7 +1,8 @@
 /* function.c — a function's workers and calls: start, restart with backoff
  * and drain workers; admit calls (429 past max_instances, 503 past the
- * memory budget), queue them while no worker is ready, send them, and
- * answer each exactly once (see daemon.h). */
+ * memory budget, then the scheduler's checks: queue_full, instances), hand
+ * them to the scheduler (dispatch.c), send them, and answer each exactly
+ * once (see daemon.h). */
 #include "runtimed/daemon.h"
 #include "vmm/err.h"
 
@@ -35,6 +36,11 @@ static void finish(struct rt_call *c, const struct gw_invoke_result *res)
 {
 	struct rt_fn *fn = c->fn;
 	struct rt_daemon *d = fn->d;
+	if (c->si.state != SCHED_NONE) {
+		sched_remove(&d->sched, &c->si, now_ns());
+		rt_sched_kick(d); /* a slot may be free */
+	}
+	fn->m.run_ns += c->si.ran_ns;
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
 	fn->inflight--;
@@ -48,7 +54,8 @@ static void fail(struct rt_call *c, int status, const char *code, const char *ms
 {
 	struct gw_invoke_result res = {.status = status, .error_code = code, .error_message = msg,
 				       .unhandled = status == 502};
-	if (status == 429)
+	if (status == 429 || reason == RT_THROTTLE_QUEUE_FULL ||
+	    reason == RT_THROTTLE_QUEUE_TIMEOUT || reason == RT_THROTTLE_INSTANCES)
 		res.retry_after_s = RT_RETRY_AFTER_S;
 	if (count_throttle)
 		c->fn->m.throttled[reason]++;
@@ -119,9 +126,15 @@ static void complete(struct rt_fn *fn, struct rt_worker *w, const Ufworker__Resu
 	finish(c, &res);
 }
 
+void rt_fn_fail_call(struct rt_call *c, int status, const char *code, const char *msg,
+		     enum rt_throttle reason)
+{
+	fail(c, status, code, msg, reason, reason != RT_THROTTLE_N);
+}
+
 /* ---- sending calls ---- */
 
-static int send_call(struct rt_call *c, struct rt_worker *w)
+int rt_fn_send_call(struct rt_call *c, struct rt_worker *w)
 {
 	Ufworker__Invoke inv = UFWORKER__INVOKE__INIT;
 	inv.call_id = c->call_id;
@@ -139,7 +152,7 @@ static int send_call(struct rt_call *c, struct rt_worker *w)
 
 /* The worker new calls go to: the current one once ready, else the one it
  * replaces while that still serves (a redeploy in progress). */
-static struct rt_worker *serving(struct rt_fn *fn)
+struct rt_worker *rt_fn_serving(struct rt_fn *fn)
 {
 	if (fn->cur && fn->cur->ready && fn->cur->proc)
 		return fn->cur;
@@ -147,16 +160,6 @@ static struct rt_worker *serving(struct rt_fn *fn)
 		if (w->ready && w->proc && !w->draining)
 			return w;
 	return NULL;
-}
-
-static void flush_queue(struct rt_fn *fn)
-{
-	struct rt_worker *w = serving(fn);
-	if (!w)
-		return;
-	for (struct rt_call *c = fn->calls.next; c != &fn->calls; c = c->next)
-		if (!c->sent_to && send_call(c, w))
-			return; /* the worker is going away: they stay queued */
 }
 
 void rt_fn_invoke(struct rt_fn *fn, struct gw_call *call, const struct gw_invoke *req)
@@ -195,12 +198,33 @@ void rt_fn_invoke(struct rt_fn *fn, struct gw_call *call, const struct gw_invoke
 		snprintf(msg, sizeof(msg), "the memory budget (%llu MiB) is in use",
 			 (unsigned long long)d->cfg.memory_mb);
 		fail(c, 503, "unavailable", msg, RT_THROTTLE_MEMORY, true);
+	} else if (rt_fn_sched_sync(fn)) {
+		fail(c, 503, "unavailable", vmm_strerror(), RT_THROTTLE_NOT_READY, true);
 	} else {
-		c->mem_mb = vm_mem_mb(fn);
-		d->mem_inflight_mb += c->mem_mb;
-		struct rt_worker *w = serving(fn);
-		if (w && send_call(c, w))
-			c->sent_to = NULL; /* the worker is going away: it stays queued */
+		uint64_t deadline = c->t_admit_ns + (uint64_t)fn->spec.timeout_ms * NS_PER_MS;
+		enum sched_refusal why = sched_admit(&d->sched, &fn->member, &c->si, 1, c->t_admit_ns,
+						     deadline);
+		switch (why) {
+		case SCHED_OK:
+			c->mem_mb = vm_mem_mb(fn);
+			d->mem_inflight_mb += c->mem_mb;
+			rt_sched_run(d);
+			break;
+		case SCHED_QUEUE_FULL:
+			snprintf(msg, sizeof(msg), "the queue of group %s is full (%u calls, --queue-max)",
+				 rt_spec_group(&fn->spec), d->sched.cfg.queue_max);
+			fail(c, 503, "queue_full", msg, RT_THROTTLE_QUEUE_FULL, true);
+			break;
+		case SCHED_INSTANCES:
+			snprintf(msg, sizeof(msg), "%u calls are admitted (--max-instances)",
+				 d->sched.cfg.max_instances);
+			fail(c, 503, "instances", msg, RT_THROTTLE_INSTANCES, true);
+			break;
+		case SCHED_TOO_WIDE:
+			fail(c, 503, "unavailable", "the call needs more vCPUs than --cpus",
+			     RT_THROTTLE_NOT_READY, true);
+			break;
+		}
 	}
 }
 
@@ -227,11 +251,15 @@ static void worker_msg(struct rt_wproc *p, uf_wmsg *m, void *arg)
 				if (o != w)
 					drain_worker(o);
 			rt_deploy_worker_ready(fn, true, NULL);
-			flush_queue(fn);
+			rt_sched_run(fn->d);
 		}
 		break;
 	case UFWORKER__WORKER_MSG__MSG_RESULT:
 		complete(fn, w, m->result);
+		rt_sched_run(fn->d);
+		break;
+	case UFWORKER__WORKER_MSG__MSG_PREEMPTED:
+		rt_sched_preempted(fn, w, m->preempted);
 		break;
 	case UFWORKER__WORKER_MSG__MSG_STATS:
 		w->gauges.live = m->stats->live;
@@ -310,7 +338,7 @@ static void worker_exit(struct rt_wproc *p, int64_t status, int sig, void *arg)
 					fn->state = RT_FN_FAILED;
 				}
 			} else {
-				fn->state = serving(fn) ? RT_FN_READY
+				fn->state = rt_fn_serving(fn) ? RT_FN_READY
 					    : w->ready ? RT_FN_STARTING : RT_FN_FAILED;
 				schedule_restart(fn, up_ms);
 			}
@@ -369,7 +397,7 @@ int rt_fn_start_worker(struct rt_fn *fn)
 	w->next = fn->workers;
 	fn->workers = w;
 	fn->cur = w;
-	if (!serving(fn))
+	if (!rt_fn_serving(fn))
 		fn->state = RT_FN_STARTING;
 	return 0;
 }
@@ -409,18 +437,15 @@ void rt_fn_tick(struct rt_fn *fn, uint64_t now)
 		if (rt_wproc_send(w->proc, &m))
 			continue; /* the worker is going away: its exit says the rest */
 	}
-	uint64_t stuck_ns = ((uint64_t)fn->spec.timeout_ms + RT_CALL_SLACK_MS) * NS_PER_MS;
+	/* Queued calls expire in the scheduler; a dispatched one whose worker
+	 * says nothing long past its deadline is answered here. */
 	for (struct rt_call *c = fn->calls.next, *n; c != &fn->calls; c = n) {
 		n = c->next;
-		uint64_t age = now - c->t_admit_ns;
-		if (!c->sent_to && age > (uint64_t)RT_QUEUE_WAIT_MS * NS_PER_MS)
-			fail(c, 503, "unavailable", "no instance of the function became ready in time",
-			     RT_THROTTLE_NOT_READY, true);
-		else if (c->sent_to && age > stuck_ns)
+		if (c->si.state == SCHED_RUNNING && c->si.deadline_ns &&
+		    now > c->si.deadline_ns + (uint64_t)RT_CALL_SLACK_MS * NS_PER_MS)
 			fail(c, 504, "timeout", "the function's worker did not answer in time",
 			     RT_THROTTLE_NOT_READY, false);
 	}
-	flush_queue(fn);
 }
 
 json_t *rt_fn_json(const struct rt_fn *fn)
@@ -437,6 +462,7 @@ json_t *rt_fn_json(const struct rt_fn *fn)
 						      (json_int_t)g.busy, "inflight",
 						      (json_int_t)fn->inflight));
 	json_object_set_new(j, "latency", rt_metrics_latency_json(&fn->m));
+	json_object_set_new(j, "sched", rt_fn_sched_json(fn));
 	if (fn->last_error[0])
 		json_object_set_new(j, "error", json_string(fn->last_error));
 	return j;

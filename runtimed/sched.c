@@ -59,6 +59,8 @@ static uint64_t charge(uint64_t ns, uint32_t weight)
 	return ns * SCHED_VT_SCALE / (weight ? weight : 1);
 }
 
+static void maybe_free_group(struct sched *s, struct sched_group *g);
+
 static uint32_t clamp_weight(uint32_t w)
 {
 	return w < 1 ? 1 : w > SCHED_WEIGHT_MAX ? SCHED_WEIGHT_MAX : w;
@@ -130,14 +132,7 @@ void sched_leave(struct sched *s, struct sched_member *m)
 	m->g = NULL;
 	m->next = NULL;
 	group_reweigh(g);
-	if (g->members || g->nqueued || g->nrunning)
-		return;
-	for (struct sched_group **pp = &s->groups; *pp; pp = &(*pp)->next)
-		if (*pp == g) {
-			*pp = g->next;
-			break;
-		}
-	free(g);
+	maybe_free_group(s, g);
 }
 
 void sched_set_weight(struct sched_member *m, uint32_t weight)
@@ -246,6 +241,19 @@ static void end_run(struct sched *s, struct sched_item *it, uint64_t now)
 	it->preempt_sent = false;
 }
 
+/* A group its functions left is freed with its last call. */
+static void maybe_free_group(struct sched *s, struct sched_group *g)
+{
+	if (g->members || g->nqueued || g->nrunning)
+		return;
+	for (struct sched_group **pp = &s->groups; *pp; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	free(g);
+}
+
 void sched_remove(struct sched *s, struct sched_item *it, uint64_t now)
 {
 	if (it->state == SCHED_RUNNING)
@@ -256,6 +264,8 @@ void sched_remove(struct sched *s, struct sched_item *it, uint64_t now)
 		return;
 	it->state = SCHED_NONE;
 	s->admitted--;
+	maybe_free_group(s, it->g);
+	it->g = NULL;
 }
 
 void sched_unpick(struct sched *s, struct sched_item *it)

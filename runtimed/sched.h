@@ -104,7 +104,8 @@ void sched_release(struct sched *s);
  * 1..SCHED_WEIGHT_MAX); 0 or -ENOMEM/-EINVAL (empty or too long name). */
 int sched_join(struct sched *s, struct sched_member *m, const char *name, uint32_t weight)
 	__attribute__((warn_unused_result));
-/* Leave (the member must have no items left); an empty group is freed. */
+/* Leave; the group is freed once it has no members and no calls (calls
+ * still in it stay there until removed). */
 void sched_leave(struct sched *s, struct sched_member *m);
 /* Change a member's weight: its group's weight becomes the new max. */
 void sched_set_weight(struct sched_member *m, uint32_t weight);
@@ -121,7 +122,9 @@ const char *sched_refusal_name(enum sched_refusal r);
 struct sched_item *sched_pick(struct sched *s, uint64_t now,
 			      bool (*can_run)(const struct sched_item *it, void *arg), void *arg);
 /* A running call ended (its slots are freed and its time charged) or a
- * queued one is withdrawn; harmless on an item that is in neither. */
+ * queued one is withdrawn; harmless on an item that is in neither.  It->g
+ * is NULL afterwards (a group no function is in any more is freed with
+ * its last call). */
 void sched_remove(struct sched *s, struct sched_item *it, uint64_t now);
 /* Put a dispatched call back in its queue uncharged (its dispatch could
  * not be carried out); it keeps its original place by deadline. */

@@ -97,6 +97,10 @@ int rt_spec_from_gw(struct rt_spec *s, const struct gw_function_spec *g)
 	s->memory_mb = g->memory_mb;
 	s->timeout_ms = g->timeout_ms;
 	s->pool = (struct rt_pool){g->pool.min_warm, g->pool.max_instances, g->pool.idle_timeout_s};
+	if (g->weight > GW_SPEC_WEIGHT_MAX || (g->tenant && !rt_spec_name_ok(g->tenant)))
+		return -EINVAL;
+	s->weight = g->weight ? g->weight : 1;  /* 0: not given */
+	snprintf(s->tenant, sizeof(s->tenant), "%s", g->tenant ? g->tenant : "");
 	int r = alloc_env(s, g->n_env);
 	for (size_t i = 0; r == 0 && i < g->n_env; i++)
 		r = add_env(s, g->env[i].name, g->env[i].value);
@@ -137,11 +141,17 @@ json_t *rt_spec_to_json(const struct rt_spec *s)
 		json_decref(pool);
 		return NULL;
 	}
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I}", "name", s->name,
-			 "runtime", s->runtime, "handler", s->handler, "memory_mb",
-			 (json_int_t)s->memory_mb, "timeout_ms", (json_int_t)s->timeout_ms, "env", env,
-			 "pool", pool, "version", (json_int_t)s->version, "created",
-			 (json_int_t)s->created_unix, "updated", (json_int_t)s->updated_unix);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:I, s:I, s:I, s:I}", "name",
+			      s->name, "runtime", s->runtime, "handler", s->handler, "memory_mb",
+			      (json_int_t)s->memory_mb, "timeout_ms", (json_int_t)s->timeout_ms, "env",
+			      env, "pool", pool, "weight", (json_int_t)s->weight, "version",
+			      (json_int_t)s->version, "created", (json_int_t)s->created_unix,
+			      "updated", (json_int_t)s->updated_unix);
+	if (j && s->tenant[0] && json_object_set_new(j, "tenant", json_string(s->tenant))) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 static int get_u32(const json_t *j, const char *key, uint32_t lo, uint32_t hi, uint32_t *out,
@@ -186,6 +196,16 @@ int rt_spec_from_json(struct rt_spec *s, const json_t *j, char *err, size_t cap)
 		return -EINVAL;
 	}
 	s->version = ver;
+	s->weight = 1;
+	if (json_object_get(j, "weight") &&
+	    get_u32(j, "weight", 1, GW_SPEC_WEIGHT_MAX, &s->weight, err, cap))
+		return -EINVAL;
+	const json_t *tenant = json_object_get(j, "tenant");
+	if (tenant && (!json_is_string(tenant) || !rt_spec_name_ok(json_string_value(tenant)))) {
+		snprintf(err, cap, "tenant must be a name");
+		return -EINVAL;
+	}
+	snprintf(s->tenant, sizeof(s->tenant), "%s", tenant ? json_string_value(tenant) : "");
 	s->created_unix = json_integer_value(json_object_get(j, "created"));
 	s->updated_unix = json_integer_value(json_object_get(j, "updated"));
 	if (alloc_env(s, json_object_size(env))) {
@@ -227,4 +247,9 @@ void rt_spec_env_free(char **env, size_t n)
 	for (size_t i = 0; env && i < n; i++)
 		free(env[i]);
 	free(env);
+}
+
+const char *rt_spec_group(const struct rt_spec *s)
+{
+	return s->tenant[0] ? s->tenant : s->name;
 }

@@ -28,6 +28,8 @@ struct rt_spec {
 	size_t n_env;
 	char **env_name, **env_value;           /* n_env each, owned */
 	struct rt_pool pool;
+	uint32_t weight;                        /* 1..GW_SPEC_WEIGHT_MAX */
+	char tenant[GW_NAME_MAX + 1];           /* "" = none: its own group */
 	uint64_t version;                       /* deploys of this name so far */
 	int64_t created_unix, updated_unix;     /* seconds */
 };
@@ -40,9 +42,13 @@ int rt_spec_copy(struct rt_spec *dst, const struct rt_spec *src) __attribute__((
 
 /* A name the gateway would accept: [a-z0-9][a-z0-9_-]{0,62}. */
 int rt_spec_name_ok(const char *name);
+/* The scheduling group: the tenant when set, else the name. */
+const char *rt_spec_group(const struct rt_spec *s);
 
 /* {"name", "runtime", "handler", "memory_mb", "timeout_ms", "env": {..},
- *  "pool": {...}, "version", "created", "updated"}; NULL on ENOMEM. */
+ *  "pool": {...}, "weight", "tenant" (when set), "version", "created",
+ *  "updated"}; NULL on ENOMEM.  Read back, "weight" and "tenant" are
+ * optional (specs saved before they existed: 1, none). */
 json_t *rt_spec_to_json(const struct rt_spec *s);
 json_t *rt_pool_to_json(const struct rt_pool *p);
 /* Parse and check; 0 or -EINVAL with a reason in err (cap bytes). */

@@ -32,9 +32,10 @@ static void saturate(struct sched *s, struct sched_member *a, struct sched_membe
 		struct sched_item *it = sched_pick(s, now, NULL, NULL);
 		UT_ASSERT(it != NULL);
 		UT_ASSERT(sched_pick(s, now, NULL, NULL) == NULL); /* one slot */
+		bool isa = it->g == a->g;
 		now += run;
 		sched_remove(s, it, now);
-		bool isa = it->g == a->g;
+		UT_ASSERT(it->g == NULL);
 		*(isa ? na : nb) += 1;
 		UT_EQ(sched_admit(s, isa ? a : b, it, 1, now, 0), SCHED_OK); /* backlog */
 	}
@@ -336,6 +337,18 @@ UT_TEST(sched_remove_function_with_queued_calls)
 	sched_remove(&s, &ib, 8);
 	UT_EQ(s.busy, 0u);
 	UT_EQ(s.admitted, 0u);
+	/* A function that leaves its group with a call still queued (its
+	 * tenant changed): the group lives until that call is removed. */
+	struct sched_item late;
+	UT_EQ(sched_admit(&s, &b, &late, 1, 9, 0), SCHED_OK);
+	struct sched_group *old = b.g;
+	sched_leave(&s, &b);
+	UT_ASSERT(s.groups == old);
+	UT_EQ(old->nqueued, 1u);
+	UT_EQ(sched_join(&s, &b, "b2", 1), 0);
+	UT_ASSERT(sched_pick(&s, 10, NULL, NULL) == &late);
+	sched_remove(&s, &late, 11);
+	UT_ASSERT(s.groups == b.g && b.g->next == NULL); /* old one freed */
 	sched_leave(&s, &b);
 	UT_ASSERT(s.groups == NULL);
 	sched_release(&s);
