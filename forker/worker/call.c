@@ -98,7 +98,7 @@ static void *call_thread(void *arg)
 		.timeout_ms = deadline ? (int)(deadline + WORKER_DEADLINE_GRACE_MS) : -1,
 	};
 	uint64_t t0 = vmm_now_ns();
-	bool watched = wwatch_add(&s->watch, c);
+	bool watched = wwatch_add(&s->watch, c, inv->call_id);
 	r = agent_client_invoke_req(c->fd, &req, &ar);
 	res.duration_us = (vmm_now_ns() - t0) / 1000;
 	if (watched)

@@ -87,9 +87,26 @@ static void send_stats(struct worker_serve *s, uint64_t nonce)
 		fprintf(stderr, "uf-worker: stats not sent: %s\n", strerror(-r));
 }
 
+/* Preempt: park the call's vCPU and say so; Preempted{not_paused} when it
+ * could not be (not running yet, over, stopped, slow to park). */
+static void preempt(struct worker_serve *s, const char *call_id)
+{
+	Ufworker__Preempted p = UFWORKER__PREEMPTED__INIT;
+	p.call_id = (char *)call_id;
+	int r = wwatch_pause(&s->watch, call_id, &p.ran_us);
+	p.not_paused = r != 0;
+	if (r == -ETIMEDOUT)
+		fprintf(stderr, "uf-worker: %s: vCPU did not park: %s\n", call_id, vmm_strerror());
+	uf_wmsg m = UFWORKER__WORKER_MSG__INIT;
+	uf_wmsg_wrap(&m, UFWORKER__WORKER_MSG__MSG_PREEMPTED, &p);
+	if ((r = worker_send(s, &m)))
+		fprintf(stderr, "uf-worker: preempted not sent: %s\n", strerror(-r));
+}
+
 static void drain(struct worker_serve *s)
 {
 	atomic_store(&s->draining, true);
+	wwatch_resume_all(&s->watch);
 	wpool_wait_idle(&s->pool);
 	while (atomic_load(&s->threads))
 		usleep(1000);
@@ -133,6 +150,14 @@ static int serve_loop(struct worker_serve *s)
 		}
 		case UFWORKER__WORKER_MSG__MSG_STATS_REQUEST:
 			send_stats(s, m->stats_request->nonce);
+			break;
+		case UFWORKER__WORKER_MSG__MSG_PREEMPT:
+			preempt(s, m->preempt->call_id);
+			break;
+		case UFWORKER__WORKER_MSG__MSG_RESUME:
+			/* false: no such paused call, it ended meanwhile
+			 * (its Result is sent or on its way): nothing to do. */
+			wwatch_resume(&s->watch, m->resume->call_id);
 			break;
 		case UFWORKER__WORKER_MSG__MSG_DRAIN:
 			uf_wmsg_free(m);
