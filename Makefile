@@ -57,6 +57,7 @@ include runtimed/module.mk
 include cli/module.mk
 include functions/module.mk
 include tests/module.mk
+include tests/sched/module.mk
 include bench/module.mk
 include tests/fuzz/module.mk
 
