@@ -39,6 +39,13 @@ def fmt_num(x):
     return str(x)
 
 
+def fmt_counts(d):
+    """{"200": 16, "503": 4} -> "200: 16, 503: 4" (a table cell)."""
+    if not isinstance(d, dict):
+        return "—"
+    return ", ".join(f"{k}: {v}" for k, v in d.items()) or "none"
+
+
 def flat_series(doc):
     """{name: {stat: µs}} from the flat NAME_STAT_UNIT keys (ms -> µs),
     in the document's order."""

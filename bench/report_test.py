@@ -52,6 +52,11 @@ class Flat(unittest.TestCase):
         self.assertEqual(rd.fmt_us(258794), "259 ms")
         self.assertEqual(rd.fmt_us(1050814), "1.05 s")
 
+    def test_fmt_counts(self):
+        self.assertEqual(rd.fmt_counts({"200": 16, "503": 4}), "200: 16, 503: 4")
+        self.assertEqual(rd.fmt_counts({}), "none")
+        self.assertEqual(rd.fmt_counts(None), "—")
+
     def test_table_columns_only_for_stats_present(self):
         h, rows = rd.table({"benchmark": "x", "a_p50_us": 5, "a_p99_us": 9, "b_p50_us": 3})
         self.assertEqual(h, ["series", "p50", "p99"])
