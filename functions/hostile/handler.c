@@ -10,7 +10,9 @@
  *   ok          answer at once ("alive")
  *   io N        N random port reads/writes (iopl(3)), any port, any size
  *   mmio N      N random reads/writes in the virtio-mmio window (/dev/mem)
- *   virtq N     N rounds: reset the vsock device, fill a random guest RAM
+ *   rings N     N rounds: random descriptors and avail entries written into
+ *               the live queues the guest's driver set up, every queue kicked
+ *   virtq N     (mostly after one `rings` round) N rounds: reset the device, fill a random guest RAM
  *               page with random descriptors / rings, point the queues at it
  *               (or at random addresses), set DRIVER_OK, kick every queue
  *   vsock N     N connections to the host (CID 2) and random CIDs on random
@@ -104,10 +106,16 @@ static int devmem = -1;
 
 static void *map_phys(uint64_t pa)
 {
-	if (devmem < 0 && (devmem = open("/dev/mem", O_RDWR | O_SYNC)) < 0)
+	if (devmem < 0 && (devmem = open("/dev/mem", O_RDWR | O_SYNC)) < 0) {
+		fprintf(stderr, "hostile: /dev/mem: %s\n", strerror(errno));
 		return NULL;
+	}
 	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, devmem, (off_t)pa);
-	return p == MAP_FAILED ? NULL : p;
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "hostile: /dev/mem at 0x%llx: %s\n", (unsigned long long)pa, strerror(errno));
+		return NULL;
+	}
+	return p;
 }
 
 /* --- the attacks.  Each returns how many operations it did. */
@@ -170,12 +178,61 @@ static uint64_t queue_addr(uint64_t page)
 	}
 }
 
+static uint64_t reg64(volatile uint8_t *w, unsigned lo)
+{
+	return *(volatile uint32_t *)(w + lo) | (uint64_t)*(volatile uint32_t *)(w + lo + 4) << 32;
+}
+
+/* Scribble the live queues the guest's driver set up: random descriptors
+ * in the descriptor table, a random avail index and entries, then kick.
+ * The device reads them while the connection to the host is still open. */
+static void scribble_live(volatile uint8_t *w)
+{
+	for (uint32_t q = 0; q < 3; q++) {
+		reg(w, VIRTIO_MMIO_QUEUE_SEL, q);
+		uint64_t part[2] = {reg64(w, VIRTIO_MMIO_QUEUE_DESC_LOW), reg64(w, VIRTIO_MMIO_QUEUE_AVAIL_LOW)};
+		for (int k = 0; k < 2; k++) {
+			uint8_t *p = part[k] ? map_phys(part[k] & ~(PAGE - 1)) : NULL;
+			if (!p)
+				continue;
+			size_t off = part[k] & (PAGE - 1);
+			size_t len = PAGE - off < 1024 ? PAGE - off : 1024;
+			if (k == 0) {
+				rnd_fill(p + off, len);
+			} else {        /* avail: flags, idx, ring[] */
+				uint16_t idx = (uint16_t)rnd();
+				rnd_fill(p + off + 4, len - 4);
+				memcpy(p + off + 2, &idx, 2);
+			}
+			munmap(p, PAGE);
+		}
+		reg(w, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+	}
+}
+
+static unsigned attack_rings(unsigned n)
+{
+	volatile uint8_t *w = map_phys(mmio_base());
+	if (!w)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		scribble_live(w);
+		usleep(100 * 1000);
+	}
+	munmap((void *)w, PAGE);
+	return n;
+}
+
 static unsigned attack_virtq(unsigned n)
 {
 	volatile uint8_t *w = map_phys(mmio_base());
 	if (!w)
 		return 0;
 	unsigned done = 0;
+	if (rnd() % 4) {
+		scribble_live(w);
+		usleep(200 * 1000);     /* let the device thread chew on it */
+	}
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t pa = rnd_ram_page();
 		uint8_t *page = map_phys(pa);
@@ -198,10 +255,17 @@ static unsigned attack_virtq(unsigned n)
 		if (rnd() % 2)
 			reg(w, VIRTIO_MMIO_STATUS, 0);
 		reg(w, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-		reg(w, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-		reg(w, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)rnd() | 1);   /* VERSION_1 */
-		reg(w, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-		reg(w, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)rnd());
+		/* Mostly a subset of what the device offers (so it goes live
+		 * and reads the rings), now and then anything. */
+		for (uint32_t sel = 0; sel < 2; sel++) {
+			reg(w, VIRTIO_MMIO_DEVICE_FEATURES_SEL, sel);
+			uint32_t offered = *(volatile uint32_t *)(w + VIRTIO_MMIO_DEVICE_FEATURES);
+			uint32_t f = rnd() % 8 ? offered & (uint32_t)rnd() : (uint32_t)rnd();
+			if (sel == 1)
+				f |= 1;         /* VIRTIO_F_VERSION_1 */
+			reg(w, VIRTIO_MMIO_DRIVER_FEATURES_SEL, sel);
+			reg(w, VIRTIO_MMIO_DRIVER_FEATURES, f);
+		}
 		reg(w, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 					  VIRTIO_CONFIG_S_FEATURES_OK);
 		for (uint32_t q = 0; q < 4; q++) {
@@ -296,6 +360,8 @@ static int serve(const char *ev, size_t len)
 		done = attack_io(n);
 	} else if (!strcmp(mode, "mmio")) {
 		done = attack_mmio(n);
+	} else if (!strcmp(mode, "rings")) {
+		done = attack_rings(n);
 	} else if (!strcmp(mode, "virtq")) {
 		done = attack_virtq(n);
 	} else if (!strcmp(mode, "vsock")) {
