@@ -153,7 +153,11 @@ void rt_sched_run(struct rt_daemon *d)
 		uv_timer_stop(&d->sched_timer);
 		return;
 	}
-	uint64_t ms = next > now ? (next - now + NS_PER_MS - 1) / NS_PER_MS : 0;
+	/* At least 1 ms: a timer re-armed at 0 from its own callback would
+	 * run again before the loop polls for I/O. */
+	uint64_t ms = next > now ? (next - now + NS_PER_MS - 1) / NS_PER_MS : 1;
+	if (ms == 0)
+		ms = 1;
 	uv_timer_start(&d->sched_timer, timer_cb, ms, 0);
 }
 

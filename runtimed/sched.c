@@ -355,7 +355,6 @@ struct sched_item *sched_expired(struct sched *s, uint64_t now)
 uint64_t sched_next_event(const struct sched *s, uint64_t now)
 {
 	uint64_t t = UINT64_MAX;
-	(void)now;
 	for (const struct sched_group *g = s->groups; g; g = g->next) {
 		for (const struct sched_item *it = g->queue.next; it != &g->queue; it = it->next) {
 			uint64_t e = it->paused ? (it->deadline_ns ? it->deadline_ns : UINT64_MAX)
@@ -364,11 +363,17 @@ uint64_t sched_next_event(const struct sched *s, uint64_t now)
 			if (e < t)
 				t = e;
 		}
-		if (s->cfg.off || !s->cfg.slice_ns)
+		/* A slice's end matters only while another group is owed a
+		 * slot, and only once: past it, sched_preempt_due has been
+		 * asked (the next change — admission, an end, a preemption
+		 * — asks again). */
+		if (s->cfg.off || !s->cfg.slice_ns || !owed_elsewhere(s, g))
 			continue;
-		for (const struct sched_item *it = g->running.next; it != &g->running; it = it->next)
-			if (!it->preempt_sent && it->slice_from_ns + s->cfg.slice_ns < t)
-				t = it->slice_from_ns + s->cfg.slice_ns;
+		for (const struct sched_item *it = g->running.next; it != &g->running; it = it->next) {
+			uint64_t e = it->slice_from_ns + s->cfg.slice_ns;
+			if (!it->preempt_sent && e > now && e < t)
+				t = e;
+		}
 	}
 	return t;
 }

@@ -147,7 +147,8 @@ void sched_preempt_refused(struct sched_item *it, uint64_t now);
 struct sched_item *sched_expired(struct sched *s, uint64_t now);
 
 /* When the next preemption or expiry check is due (absolute ns; UINT64_MAX
- * when nothing is pending) — for the caller's timer. */
+ * when nothing is pending) — for the caller's timer.  A slice end counts
+ * only while another group is owed a slot and only if it is after now. */
 uint64_t sched_next_event(const struct sched *s, uint64_t now);
 
 #endif

@@ -171,7 +171,9 @@ UT_TEST(sched_queue_timeout_and_paused_deadline)
 	UT_ASSERT(sched_pick(&s, 0, NULL, NULL) == &run);
 	UT_EQ(sched_admit(&s, &m, &waiting, 1, 10 * MS, 2000 * MS), SCHED_OK);
 	UT_ASSERT(sched_expired(&s, 109 * MS) == NULL);
-	UT_EQ(sched_next_event(&s, 0), 50 * MS); /* run's slice ends first */
+	/* Only its own group waits: no slice end is an event; the queue
+	 * timeout of the waiting call is. */
+	UT_EQ(sched_next_event(&s, 20 * MS), 110 * MS);
 	UT_ASSERT(sched_expired(&s, 110 * MS) == &waiting);
 	UT_EQ(waiting.state, SCHED_NONE);
 	UT_ASSERT(!waiting.paused);
@@ -246,11 +248,14 @@ UT_TEST(sched_preempt_requeue_accounting)
 	UT_ASSERT(sched_preempt_due(&s, 500 * MS) == NULL);
 	UT_EQ(sched_admit(&s, &light, &l, 1, 500 * MS, 5000 * MS), SCHED_OK);
 	UT_ASSERT(sched_pick(&s, 500 * MS, NULL, NULL) == NULL); /* slot busy */
+	/* The hog's slice ended long ago: not a future event (it is due now). */
+	UT_EQ(sched_next_event(&s, 500 * MS), 1500 * MS);
 	UT_ASSERT(sched_preempt_due(&s, 500 * MS) == &h);
 	UT_ASSERT(h.preempt_sent);
 	UT_ASSERT(sched_preempt_due(&s, 500 * MS) == NULL); /* asked once */
 	/* The worker could not pause it: another slice. */
 	sched_preempt_refused(&h, 501 * MS);
+	UT_EQ(sched_next_event(&s, 502 * MS), 551 * MS); /* its next slice ends */
 	UT_ASSERT(sched_preempt_due(&s, 540 * MS) == NULL);
 	UT_ASSERT(sched_preempt_due(&s, 551 * MS) == &h);
 	sched_preempted(&s, &h, 560 * MS, 555 * MS);
