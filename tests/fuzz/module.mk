@@ -12,6 +12,7 @@
 #                                   (libFuzzer -merge=1; commit them after).
 #                                   Crashes go to tests/fuzz/crashes/.
 #   make fuzz-vsock-seeds           rewrite tests/fuzz/vsock/ from fuzz_vsock.c
+#   make fuzz-worker-seeds          rewrite tests/fuzz/worker/ from fuzz_worker_proto.c
 #
 # Corpora: tests/fuzz/run (what CI runs) reads tests/fuzz/<dir>/ and writes
 # new inputs only into the scratch corpus $(BUILD)/fuzz/<name>-corpus, so a
@@ -20,7 +21,8 @@
 # Targets (corpus directory): fuzz_vsock (vsock/: vmm/ virtio-mmio +
 # virtqueues + vsock, no KVM), fuzz_agent_proto (agent/: proto/ framing and
 # envelope decoding), fuzz_http (http/: gateway/ HTTP request path) and
-# fuzz_pkg (pkg/: guest-agent/ function package reader, tar.gz uploads).
+# fuzz_pkg (pkg/: guest-agent/ function package reader, tar.gz uploads) and
+# fuzz_worker_proto (worker/: worker -> runtimed frames and messages).
 
 FUZZ_CC      ?= clang
 UNIFORK_FUZZ_SECONDS ?= 600
@@ -74,8 +76,27 @@ $(BUILD)/fuzz/fuzz_pkg: $(call fuzzobj,tests/fuzz/fuzz_pkg.c guest-agent/runtime
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -lz
 
+# fuzz_worker_proto: what runtimed parses from a worker's socket (frame
+# decoder + proto/worker_msg.c); seeds written by the target's own source.
+FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_worker_proto
+FUZZ_WORKER_OBJS := $(call fuzzobj,tests/fuzz/fuzz_worker_proto.c proto/frame.c proto/worker_msg.c \
+                    $(BUILD)/gen/proto/worker.pb-c.c)
+$(FUZZ_WORKER_OBJS): $(BUILD)/gen/proto/worker.pb-c.h
+$(BUILD)/fuzz/fuzz_worker_proto: $(FUZZ_WORKER_OBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -lprotobuf-c
+
+$(BUILD)/fuzz/gen_worker_seeds: tests/fuzz/fuzz_worker_proto.c proto/frame.c proto/worker_msg.c \
+                                $(BUILD)/gen/proto/worker.pb-c.c
+	@mkdir -p $(@D)
+	$(CC) -O1 -g -std=gnu11 $(CFLAGS_WARN) -D_GNU_SOURCE -I. -I$(BUILD)/gen -DFUZZ_WORKER_SEEDS -o $@ $^ -lprotobuf-c
+
+fuzz-worker-seeds: $(BUILD)/fuzz/gen_worker_seeds
+	@mkdir -p tests/fuzz/worker
+	$< tests/fuzz/worker
+
 # Seed programs for fuzz_vsock are written by the target's own source.
-.PHONY: fuzz-build fuzz-vsock-seeds
+.PHONY: fuzz-build fuzz-vsock-seeds fuzz-worker-seeds
 fuzz-build: $(FUZZ_TARGETS)
 
 $(BUILD)/fuzz/gen_vsock_seeds: tests/fuzz/fuzz_vsock.c $(VMM_SRCS)
