@@ -76,17 +76,24 @@ def wait_fds(pid, want, timeout_s):
 
 
 def main():
+    try:
+        run()
+    finally:
+        print(f"{passed} passed, {failed} failed", flush=True)
+    return 0 if failed == 0 else 1
+
+
+def run():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=2000, help="calls in the burst")
-    ap.add_argument("--timeout", type=float, default=300, help="client timeout per call, s")
+    ap.add_argument("--timeout", type=float, default=120, help="client timeout per call, s")
     ap.add_argument("--port", type=int, default=int(os.environ.get("BURST_PORT", 18090)))
     ap.add_argument("--bin", default=os.environ.get("BURST_BIN", os.path.join(ROOT, "build/bin")))
     a = ap.parse_args()
     pkg = os.path.join(ROOT, "build/functions/hello-c.tar.gz")
     if not os.path.exists(pkg):
-        print(f"FAIL setup: {pkg} not built (make functions)")
-        print("0 passed, 1 failed")
-        return 1
+        result("setup", False, f"{pkg} not built (make functions)")
+        return
 
     args = ["--memory-mb", str(4 * MEM_MB)]
     if has_sched(a.bin):
@@ -109,8 +116,14 @@ def main():
         # Warm-up: a few calls each, then a small burst (grows whatever
         # grows once: worker threads, shells, libuv arrays).
         warm, _ = burst(a.port, [(f"/v1/functions/{names[i % 2]}/invoke", f"w{i}".encode())
-                                 for i in range(24)], a.timeout)
-        settle(rt, names, 300)
+                                 for i in range(24)], 60)
+        cw = classify(warm, check)
+        if cw["errors"] or not cw["status"].get("200"):
+            result("warm-up: 24 calls answered, some 200", False,
+                   f"statuses {cw['status']}, {len(cw['errors'])} without an answer: "
+                   f"{sorted(set(cw['errors']))[:3]}")
+            return
+        settle(rt, names, 60)
         time.sleep(2)
         pid = rt.proc.pid
         fd0, rss0 = proc_fds(pid), proc_rss_kib(pid)
@@ -146,8 +159,8 @@ def main():
         no_ra = sum(1 for r in res if r["status"] == 429 and not r["headers"].get("retry-after"))
         result("every 429 carries Retry-After", no_ra == 0, f"{no_ra} without")
 
-        left = settle(rt, names, 300)
-        result("pools settle (no call in flight) within 300 s", not left, f"in flight: {left}")
+        left = settle(rt, names, 90)
+        result("pools settle (no call in flight) within 90 s", not left, f"in flight: {left}")
         fd1 = wait_fds(pid, fd0, 60)
         rss1 = proc_rss_kib(pid)
         print(f"after the burst: {fd1} fds (baseline {fd0}), VmRSS {rss1} KiB "
@@ -155,7 +168,7 @@ def main():
         result("fd count back to the baseline", fd1 <= fd0, f"{fd1} fds, baseline {fd0}")
         result("RSS back within the slack", rss1 - rss0 <= RSS_SLACK_KIB,
                f"VmRSS {rss1} KiB, baseline {rss0} KiB")
-        after, _ = burst(a.port, [("/v1/functions/burst-b/invoke", b"after")], a.timeout)
+        after, _ = burst(a.port, [("/v1/functions/burst-b/invoke", b"after")], 60)
         ca = classify(after, check)
         result("a call after the burst is served", ca["status"] == {"200": 1} and not ca["bad_bodies"],
                f"{ca}")
@@ -166,8 +179,6 @@ def main():
     finally:
         rt.stop()
         subprocess.run(["rm", "-rf", work])
-    print(f"{passed} passed, {failed} failed", flush=True)
-    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":

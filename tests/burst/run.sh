@@ -3,7 +3,7 @@
 # tests/burst/burst_test.py).  Guests must run: use it through the probe's
 # choice, as tests/run does:
 #
-#   tools/kvm-run --timeout 900 -- tests/burst/run.sh [-n N]
+#   tools/kvm-run --timeout 420 -- tests/burst/run.sh [-n N]
 #
 # BURST_BIN=build/san/bin for the sanitizer build.  Last line:
 # "N passed, N failed".
