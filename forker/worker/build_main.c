@@ -3,6 +3,7 @@
  * --fd, or a line on stdout without it.  Exit status: 0 built, 1 failed,
  * 2 usage, 4 the function's init failed. */
 #include "forker/worker/build.h"
+#include "forker/worker/jail_worker.h"
 #include "forker/worker/worker.h"
 #include "vmm/err.h"
 #include "vmm/fileio.h"
@@ -190,6 +191,17 @@ int worker_build_main(int argc, char **argv)
 	}
 	q.package = pbuf;
 	q.package_len = plen;
+	/* Everything read from runtimed's side is in memory now: jail. */
+	const char **ro[] = {&q.kernel, &q.initrd};
+	if (worker_jail_build(ro, 2, &q.templates, &q.out, (int)fd)) {
+		struct build_out o = {.status = UFWORKER__BUILD_STATUS__BUILD_FAILED};
+		snprintf(o.message, sizeof(o.message), "%s", vmm_strerror());
+		fprintf(stderr, "uf-worker: %s\n", o.message);
+		answer((int)fd, &o);
+		free(pbuf);
+		free(ebuf);
+		return 1;
+	}
 	struct build_out o;
 	int r = worker_build(&q, &o);
 	free(pbuf);

@@ -6,6 +6,7 @@
  *                   [--timeout-ms N] [--min-warm N] [--max-instances N]
  *                   [--idle-timeout-s N]
  */
+#include "forker/worker/jail_worker.h"
 #include "forker/worker/worker.h"
 #include "vmm/err.h"
 
@@ -217,6 +218,10 @@ int worker_serve_main(int argc, char **argv)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGPIPE, SIG_IGN);
 	s.sock = (int)fd;
+	if (worker_jail_serve(&dir, s.sock)) {
+		fprintf(stderr, "uf-worker: %s\n", vmm_strerror());
+		return 3;
+	}
 	pthread_mutex_init(&s.wlock, NULL);
 	if (worker_tmpl_open(&s.tmpl, dir, &origin)) {
 		fprintf(stderr, "uf-worker: template %s: %s\n", dir, vmm_strerror());
