@@ -5,9 +5,9 @@ third test).  Run through tests/burst/run.sh (the KVM sandbox here).
 runtimed starts with a small admission budget: --memory-mb 4 x 128 (four
 calls in flight across all functions, then 503) and, when it has the group
 scheduler (its --help lists --queue-max), --cpus 1 --queue-max 8
---max-instances 6 as well.  Two copies of hello-c are deployed: burst-a
-with pool max_instances 3 (past it: 429 with Retry-After) and burst-b with
-64 (held back by the global budget instead: 503).  After a warm-up the
+--max-instances 3 as well.  Two copies of hello-c are deployed: burst-a
+with pool max_instances 1 (past it: 429 with Retry-After) and burst-b with
+64 (held back by the global budgets instead: 503).  After a warm-up the
 daemon's fd count and RSS are taken as the baseline; then 2000 calls
 (1000 each, interleaved, every one its own connection, all at once) go
 out and every one must get exactly one complete HTTP response, 200 / 429 /
@@ -97,7 +97,7 @@ def run():
 
     args = ["--memory-mb", str(4 * MEM_MB)]
     if has_sched(a.bin):
-        args += ["--cpus", "1", "--queue-max", "8", "--max-instances", "6"]
+        args += ["--cpus", "1", "--queue-max", "8", "--max-instances", "3"]
         print("runtimed has the group scheduler: " + " ".join(args), flush=True)
     else:
         print("runtimed has no --queue-max (no group scheduler yet): admission by "
@@ -106,7 +106,7 @@ def run():
     rt = Runtimed(a.bin, work, a.port, args)
     try:
         rt.start()
-        rt.deploy("burst-a", pkg, "native", max_instances=3)
+        rt.deploy("burst-a", pkg, "native", max_instances=1)
         rt.deploy("burst-b", pkg, "native", max_instances=64)
         names = ("burst-a", "burst-b")
 
