@@ -131,6 +131,13 @@ def burst_samples(doc):
             for m, p, r in burst_rows(doc) if r.get("samples_us")}
 
 
+def burst_shares(doc):
+    """bench/burst: [(mode, share of completed work, share of sched run
+    time)] of the weight-3 function (None where not measured)."""
+    return [(m, r["share"].get("share_w3_completed"), r["share"].get("share_w3_run_us"))
+            for m, r in (doc.get("rows") or {}).items() if isinstance(r.get("share"), dict)]
+
+
 def cdf_points(samples):
     """Sorted samples -> [(value, fraction <= value)], the empirical CDF."""
     n = len(samples)

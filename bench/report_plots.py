@@ -3,6 +3,7 @@ gnuplot-nox; the pngcairo terminal, which needs no display):
 
   NAME-bars.png   p50 and p99 of every latency series of a benchmark side by
                   side (log scale): ours against the peers of the same run
+  burst-share.png the weight-3 function's share under bench/burst, per mode
   NAME-cdf.png    latency CDFs: the empirical CDF where the JSON carries
                   samples (bench/burst), else the CDF known at its p50/p99/
                   p99.9 points (drawn as points joined by lines)
@@ -105,6 +106,38 @@ plot {plots}
     return png
 
 
+def plot_share(shares, out_dir, errors):
+    """bench/burst: shares [(mode, work share, run-time share)] of the
+    weight-3 function, against the fair 0.75."""
+    if not shares:
+        return None
+    pd = os.path.join(out_dir, "plots")
+    os.makedirs(pd, exist_ok=True)
+    dat = os.path.join(pd, "burst-share.dat")
+    with open(dat, "w") as f:
+        for mode, work, run in shares:
+            f.write(f"{_q(mode)} {work if work is not None else '?'} {run if run is not None else '?'}\n")
+    png = "burst-share.png"
+    err = _gnuplot(os.path.join(pd, "burst-share.gp"), f"""\
+set terminal pngcairo size 640,420 noenhanced font ",10"
+set output {_q(os.path.join(out_dir, png))}
+set title "share of the weight-3 function (weights 1 and 3, both saturated)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set datafile missing "?"
+set yrange [0:1]
+set grid ytics
+set key top left
+plot {_q(dat)} using 2:xtic(1) title "completed work", "" using 3 title "sched run time", \\
+     0.75 with lines dt 2 lw 2 title "fair (0.75)"
+""")
+    if err:
+        errors.append(f"{png}: {err}")
+        return None
+    return png
+
+
 def plots_for(doc, out_dir, errors):
     """Every plot of one benchmark -> [png file names]."""
     name = doc.get("benchmark", "unknown")
@@ -113,6 +146,7 @@ def plots_for(doc, out_dir, errors):
     if samples:
         out.append(plot_cdf(name, {k: rd.cdf_points(v) for k, v in samples.items()},
                             out_dir, errors, True))
+        out.append(plot_share(rd.burst_shares(doc), out_dir, errors))
     else:
         out.append(plot_cdf(name, {k: rd.pct_points(v) for k, v in rd.series_of(doc).items()},
                             out_dir, errors, False))

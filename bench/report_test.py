@@ -88,6 +88,12 @@ class Nested(unittest.TestCase):
         self.assertEqual(rd.burst_samples(doc), {"fair burst": [1.0, 5.0, 9.0], "off burst": [7.0]})
         self.assertEqual(list(rd.series_of(doc)), ["fair burst", "off burst"])   # n=0 left out
 
+    def test_burst_shares(self):
+        doc = {"rows": {"fair": {"share": {"share_w3_completed": 0.74, "share_w3_run_us": 0.76}},
+                        "off": {"share": {"share_w3_completed": 0.5, "share_w3_run_us": None}},
+                        "x": {"burst": {}}}}
+        self.assertEqual(rd.burst_shares(doc), [("fair", 0.74, 0.76), ("off", 0.5, None)])
+
     def test_cdf_points(self):
         self.assertEqual(rd.cdf_points([30, 10, 20, 40]),
                          [(10, 0.25), (20, 0.5), (30, 0.75), (40, 1.0)])
