@@ -11,6 +11,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void agent_log_mark(uint8_t *buf, size_t n, uint64_t dropped)
+{
+	char m[80];
+	size_t k = 0;
+	if (!dropped)
+		return;
+	/* The marker overwrites its own length of the oldest kept bytes,
+	 * which are then dropped too (a fixed point: at most one more digit). */
+	for (int i = 0; i < 3; i++) {
+		int w = snprintf(m, sizeof(m), AGENT_LOG_MARKER "%llu bytes dropped]\n",
+				 (unsigned long long)(dropped + k));
+		if (w <= 0 || (size_t)w == k)
+			break;
+		k = (size_t)w;
+	}
+	if (k == 0 || k >= n || strlen(m) != k)
+		return;
+	memcpy(buf, m, k);
+}
+
 int agent_capture_begin(struct agent_capture *c)
 {
 	if (c->active)
@@ -81,6 +101,8 @@ int agent_capture_end(struct agent_capture *c, size_t max, uint8_t **out, size_t
 		free(buf);
 		return 0;
 	}
+	if (got == n && size > n)
+		agent_log_mark(buf, n, size - n);
 	*out = buf;
 	*len = got;
 	return 0;
@@ -129,17 +151,21 @@ int agent_tail_take(struct agent_tail *t, uint8_t **out, size_t *len)
 {
 	*out = NULL;
 	*len = 0;
-	if (t->len == 0)
+	if (t->len == 0) {
+		t->taken = t->total;
 		return 0;
+	}
 	uint8_t *b = malloc(t->len);
 	if (!b)
 		return -ENOMEM;
 	size_t first = t->cap - t->start < t->len ? t->cap - t->start : t->len;
 	memcpy(b, t->buf + t->start, first);
 	memcpy(b + first, t->buf, t->len - first);
+	agent_log_mark(b, t->len, t->total - t->taken - t->len);
 	*out = b;
 	*len = t->len;
 	t->start = t->len = 0;
+	t->taken = t->total;
 	return 0;
 }
 

@@ -9,6 +9,10 @@
  *
  * Tail buffer (exec handlers' stderr, read from a pipe): keeps the last
  * `cap` bytes of whatever is appended.
+ *
+ * Either way, when output was dropped, what is handed out starts with one
+ * line AGENT_LOG_MARKER "N bytes dropped]\n" and is still at most the cap
+ * (the marker takes the place of the oldest kept bytes).
  */
 #ifndef UF_AGENT_RUNTIME_CAPTURE_H
 #define UF_AGENT_RUNTIME_CAPTURE_H
@@ -36,11 +40,19 @@ int agent_capture_end(struct agent_capture *c, size_t max, uint8_t **out, size_t
 /* Close the capture file (after end). */
 void agent_capture_release(struct agent_capture *c);
 
+#define AGENT_LOG_MARKER "[unifork: log truncated, "
+
 struct agent_tail {
 	uint8_t *buf;                /* ring of cap bytes */
 	size_t cap, start, len;
 	uint64_t total;              /* bytes appended in all */
+	uint64_t taken;              /* total at the last take */
 };
+
+/* Put the marker for `dropped` bytes at the start of buf (n bytes of kept
+ * output), shifting out its oldest bytes; n stays n.  No-op when nothing
+ * was dropped or buf is too small for the marker. */
+void agent_log_mark(uint8_t *buf, size_t n, uint64_t dropped);
 
 int agent_tail_init(struct agent_tail *t, size_t cap) __attribute__((warn_unused_result));
 void agent_tail_append(struct agent_tail *t, const uint8_t *p, size_t n);

@@ -44,6 +44,22 @@ static void answer(struct rt_deploy *dep, int status, const char *code, const ch
 	dep->call = NULL;
 }
 
+/* A deploy that failed for want of space in the data directory is answered
+ * 503 "insufficient_storage" (a condition of this server, not of the
+ * function); whatever it wrote is removed by finish(). */
+static bool no_space(int err, const char *msg)
+{
+	return err == -ENOSPC || err == -EDQUOT ||
+	       (msg && (strstr(msg, strerror(ENOSPC)) || strstr(msg, strerror(EDQUOT))));
+}
+
+static void answer_no_space(struct rt_deploy *dep, const char *msg)
+{
+	char m[UF_WORKER_MAX_TEXT / 2 + 96];
+	snprintf(m, sizeof(m), "the data directory is full; nothing was deployed: %.1900s", msg);
+	answer(dep, 503, "insufficient_storage", m);
+}
+
 /* The deploy is over: detach it from its function and free it. */
 static void finish(struct rt_deploy *dep)
 {
@@ -94,7 +110,10 @@ static void go_live(struct rt_deploy *dep)
 	} else {
 		int r = rt_reg_commit(&dep->d->reg, fn->spec.name, dep->staging);
 		if (r) {
-			answer(dep, 500, "internal", vmm_strerror());
+			if (no_space(r, vmm_strerror()))
+				answer_no_space(dep, vmm_strerror());
+			else
+				answer(dep, 500, "internal", vmm_strerror());
 			finish(dep);
 			return;
 		}
@@ -151,7 +170,10 @@ static void build_exit(struct rt_wproc *p, int64_t status, int sig, void *arg)
 		snprintf(fn->last_error, sizeof(fn->last_error), "template rebuild failed: %.200s", msg);
 		fn->state = RT_FN_FAILED;
 	}
-	answer(dep, init ? 422 : 500, init ? "init_failed" : "internal", msg);
+	if (!init && no_space(0, msg))
+		answer_no_space(dep, msg);
+	else
+		answer(dep, init ? 422 : 500, init ? "init_failed" : "internal", msg);
 	finish(dep);
 }
 
@@ -297,8 +319,12 @@ void rt_deploy_start(struct rt_daemon *d, struct gw_call *call, const struct gw_
 	}
 	dep->fn = fn;
 	fn->deploy = dep;
-	if (rt_reg_stage(&d->reg, &dep->spec, g->code, g->code_len, dep->staging)) {
-		answer(dep, 500, "internal", vmm_strerror());
+	int r = rt_reg_stage(&d->reg, &dep->spec, g->code, g->code_len, dep->staging);
+	if (r) {
+		if (no_space(r, vmm_strerror()))
+			answer_no_space(dep, vmm_strerror());
+		else
+			answer(dep, 500, "internal", vmm_strerror());
 		finish(dep);
 		return;
 	}

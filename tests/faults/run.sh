@@ -219,6 +219,79 @@ t_runtimed_kill() {
 	expect_body $'alive\n' "hostile after the restart"
 }
 
+# A template's memory file truncated on disk: the worker that opens it next
+# refuses it (status 3) and runtimed rebuilds the template from the stored
+# code; calls meanwhile get 503, then the function serves again.
+t_truncated_template() {
+	local mem=$DATA/functions/hello-c/template/memory.bin size pid codes="" i
+	size=$(stat -c %s "$mem" 2>/dev/null)
+	[ -n "$size" ]
+	check $? "no template memory file at $mem"
+	[ -n "$size" ] || return
+	truncate -s $((size / 2)) "$mem"
+	pid=$(worker_pid hello-c)
+	[ -n "$pid" ] && kill -KILL "$pid"
+	for i in $(seq 1 90); do
+		invoke hello-c "tt" --max-time 60
+		[ "$CODE" = 200 ] && break
+		codes="$codes $CODE"
+		sleep 2
+	done
+	log "calls while the template was rebuilt:${codes:- none}"
+	expect_body $'hi, tt!\n' "hello-c after its template was truncated"
+	grep -q "hello-c: rebuilding its template" "$LOG"
+	check $? "no rebuild logged"
+	[ "$(stat -c %s "$mem")" = "$size" ]
+	check $? "the rebuilt template's memory file: $(stat -c %s "$mem") bytes (expected $size)"
+}
+
+# The data directory full (a small tmpfs, a second runtimed): a deploy is
+# answered 503 insufficient_storage, leaves nothing behind, the deployed
+# function keeps serving; with space again the same deploy succeeds.
+t_disk_full() {
+	local small=$WORK/small
+	mkdir -p "$small" && mount -t tmpfs -o size=160m tmpfs "$small"
+	check $? "cannot mount a tmpfs (root needed)"
+	[ -z "$FAILMSG" ] || return
+	local o_data=$DATA o_port=$PORT o_url=$URL o_rtd=$RTD o_token=$TOKEN
+	DATA=$small/data
+	PORT=$((o_port + 1))
+	URL=http://127.0.0.1:$PORT
+	RTD=""
+	if start_runtimed; then
+		deploy hello-c "$FN/hello-c.tar.gz" native '{"env":{"GREETING":"hi"}}'
+		expect_code 201 "deploy hello-c on the small data dir"
+		log "data dir after one deploy: $(df -h --output=used,avail "$small" | tail -1)"
+		dd if=/dev/zero of="$small/filler" bs=1M status=none 2>/dev/null
+		deploy hostile "$FN/hostile.tar.gz" exec '{"timeout_ms":8000}'
+		expect_code 503 "a deploy on a full data dir"
+		[ "$(echo "$BODY" | jq -r .error.code)" = insufficient_storage ]
+		check $? "error code on a full data dir: ${BODY:0:300}"
+		log "answer: ${BODY:0:200}"
+		local left
+		left=$(cd "$DATA" && find functions templates -mindepth 1 -maxdepth 1 \
+			! -name hello-c ! -name 'base-*' ! -name 'runtime-native-*' | tr '\n' ' ')
+		[ -z "$left" ]
+		check $? "left behind by the failed deploy: $left"
+		for d in "$DATA"/templates/*/; do
+			[ -s "$d/meta.pb" ] || check 1 "a template without meta.pb: $d"
+		done
+		invoke hello-c "full"
+		expect_body $'hi, full!\n' "hello-c while the data dir is full"
+		rm -f "$small/filler"
+		deploy hostile "$FN/hostile.tar.gz" exec '{"timeout_ms":8000}'
+		expect_code 201 "the same deploy with space again"
+		invoke hostile "ok"
+		expect_body $'alive\n' "the function deployed after the disk filled"
+		stop_runtimed
+	else
+		check 1 "runtimed on the small data dir did not start"
+		[ -n "$RTD" ] && { kill -KILL "$RTD"; wait "$RTD"; }
+	fi
+	umount "$small"
+	DATA=$o_data PORT=$o_port URL=$o_url RTD=$o_rtd TOKEN=$o_token
+}
+
 only=("$@")
 echo "faults: runtimed from $BIN, data in $DATA"
 start_runtimed || { echo "0 passed, 1 failed"; exit 1; }
@@ -231,5 +304,7 @@ run memory_limit t_memory_limit
 run response_too_large t_response_too_large
 run log_cap t_log_cap
 run worker_kill t_worker_kill
+run truncated_template t_truncated_template
+run disk_full t_disk_full
 run runtimed_kill t_runtimed_kill
 finish
