@@ -100,7 +100,7 @@ static void mkdirs(const char *p, bool whole)
 	}
 }
 
-static void bind(int srcfd, const char *target, bool dir, unsigned long flags)
+static void bind_at(int srcfd, const char *target, bool dir, unsigned long flags)
 {
 	char src[64];
 	snprintf(src, sizeof(src), "/proc/self/fd/%d", srcfd);
@@ -119,14 +119,18 @@ static void bind(int srcfd, const char *target, bool dir, unsigned long flags)
 
 /* Each existing regular file of the rw dir `target` read-only over itself
  * (the working set is the one file the worker may replace). */
-static void lock_files(int dirfd, const char *target)
+static void lock_files(int dfd, const char *target)
 {
-	DIR *d = fdopendir(dirfd);
+	DIR *d = fdopendir(dfd);
 	if (!d)
 		die("opendir", target);
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		if (e->d_type != DT_REG || strncmp(e->d_name, "workingset", 10) == 0)
+		struct stat st;
+		bool reg = e->d_type == DT_REG;
+		if (e->d_type == DT_UNKNOWN && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			reg = S_ISREG(st.st_mode);
+		if (!reg || strncmp(e->d_name, "workingset", 10) == 0)
 			continue;
 		char p[PATH_MAX];
 		if (snprintf(p, sizeof(p), "%s/%s", target, e->d_name) >= (int)sizeof(p))
@@ -175,13 +179,13 @@ static void build_root(const struct jail_spec *js)
 		char t[PATH_MAX];
 		snprintf(t, sizeof(t), STAGE "%s", m[i].path);
 		unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-		bind(fd[i], t, isdir[i], fl | (m[i].mode == JAIL_RO ? MS_RDONLY : 0));
+		bind_at(fd[i], t, isdir[i], fl | (m[i].mode == JAIL_RO ? MS_RDONLY : 0));
 		close(fd[i]);
 		if (dirfd[i] >= 0)
 			lock_files(dirfd[i], t);
 	}
 	if (kvm >= 0) {
-		bind(kvm, STAGE "/dev/kvm", false, MS_NOSUID | MS_NOEXEC);
+		bind_at(kvm, STAGE "/dev/kvm", false, MS_NOSUID | MS_NOEXEC);
 		close(kvm);
 	}
 	/* A procfs of the new PID namespace: the worker reads its own
