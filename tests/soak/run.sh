@@ -9,12 +9,15 @@
 # one is skipped and said so) and the soak's fault function tests/soak/fn,
 # compiled here.  Environment: UNIFORK_SOAK_SECONDS (load, default 150),
 # UNIFORK_SOAK_SEED (replay), SOAK_BIN (default build/bin; build/san/bin for
-# the sanitizer build), SOAK_PORT (18090), SOAK_KEEP=1 keeps the work dir.
+# the sanitizer build), SOAK_PORT (18090), SOAK_KEEP=1 keeps the work dir
+# (SOAK_WORK: where; default /tmp), SOAK_LOG=FILE puts runtimed's log there.
 # The last line is "N passed, N failed".
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
-WORK=$(mktemp -d /tmp/uf-soak.XXXXXX)
+# SOAK_WORK: a parent directory for the work dir (e.g. under /work to watch
+# runtimed's log from outside the sandbox, whose /tmp is private).
+WORK=$(mktemp -d "${SOAK_WORK:-/tmp}/uf-soak.XXXXXX")
 cleanup() {
 	if [ "${SOAK_KEEP:-0}" = 1 ]; then echo "(kept $WORK)"; else rm -rf "$WORK"; fi
 }
