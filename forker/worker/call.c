@@ -62,8 +62,10 @@ static void classify_failure(struct worker_clone *c, int r, Ufworker__Result *re
 	if (worker_clone_dead(c)) {
 		const char *d = worker_clone_exit_detail(c);
 		snprintf(msg, cap, "the instance stopped (%s)", d[0] ? d : "the guest exited");
-	}
-	else
+	} else if (r == -EMSGSIZE) {    /* the frame header announced more: not read */
+		snprintf(msg, cap, "response too large (over the %u-byte frame limit); the instance was destroyed",
+			 UF_FRAME_MAX);
+	} else
 		snprintf(msg, cap, "the agent connection failed: %s", strerror(-r));
 }
 
