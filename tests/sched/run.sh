@@ -57,10 +57,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-deploy() { # NAME WEIGHT -> HTTP status on stdout
+deploy() { # NAME WEIGHT [MIN_WARM] -> HTTP status on stdout
 	{
 		printf '{"runtime":"native","weight":%s,"timeout_ms":60000,' "$2"
-		printf '"pool":{"min_warm":2,"max_instances":32},"code":"'
+		printf '"pool":{"min_warm":%s,"max_instances":32},"code":"' "${3:-6}"
 		base64 -w0 "$PKG"
 		printf '"}'
 	} >"$WORK/spec.json"
@@ -99,7 +99,7 @@ t_weights() {
 	local c
 	c=$(deploy w1 1) && [ "$c" = 201 ] || { fail "deploy w1: HTTP $c $(head -c 300 "$WORK/deploy.out")"; return; }
 	c=$(deploy w3 3) && [ "$c" = 201 ] || { fail "deploy w3: HTTP $c"; return; }
-	python3 tests/sched/load.py "$URL" --token "$TOKEN" --warmup 8 --duration "${SCHED_WINDOW:-60}" \
+	python3 tests/sched/load.py "$URL" --token "$TOKEN" --warmup 8 --duration "${SCHED_WINDOW:-40}" \
 		--flood "w1:4:spin $SPIN" --flood "w3:4:spin $SPIN" >"$WORK/weights.json" ||
 		{ fail "load.py failed"; return; }
 	local r1 r3 d1 d3
@@ -109,6 +109,10 @@ t_weights() {
 	d3=$(jq '.window.w3.done' "$WORK/weights.json")
 	echo "    run time w1 ${r1} us, w3 ${r3} us; calls done w1 $d1, w3 $d3" \
 		"(codes $(jq -c '[.flood.w1.codes, .flood.w3.codes]' "$WORK/weights.json"))"
+	for f in w1 w3; do
+		echo "    $f: $(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/functions/$f" |
+			jq -c '{sched: .sched | {run_us_total, preemptions, queue_wait_us}, instances}')"
+	done
 	[ "$d1" -ge 20 ] || fail "too few w1 calls in the window ($d1) to judge the share"
 	ratio_in "$r3" "$r1" 2.7 3.3 || fail "run time ratio w3/w1 = $r3/$r1, not 3 +- 10 %"
 	ratio_in "$d3" "$d1" 2.7 3.3 || fail "completed calls ratio w3/w1 = $d3/$d1, not 3 +- 10 %"
@@ -134,6 +138,12 @@ t_hog() {
 	echo "    light p99 alone ${alone} ms, under the hog ${loaded} ms; hog calls done" \
 		"$(jq -c '.flood.hog.codes' "$WORK/hog.json"); light codes" \
 		"$(jq -c '.probe_codes' "$WORK/hog.json")"
+	echo "    light alone (ms): $(jq -c '[.probe[] | floor]' "$WORK/alone.json")"
+	echo "    light under the hog (ms): $(jq -c '[.probe[] | floor]' "$WORK/hog.json")"
+	for f in light hog; do
+		echo "    $f: $(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/functions/$f" |
+			jq -c '.sched | {run_us_total, preemptions, queue_wait_us, paused, queued}')"
+	done
 	[ "$(jq '.probe_codes["200"]' "$WORK/hog.json")" = 40 ] || fail "light calls failed under the hog"
 	[ "$(jq '.flood.hog.ok' "$WORK/hog.json")" -ge 1 ] || fail "the hog never completed a call"
 	ratio_in "$loaded" "$alone" 0 3 || fail "light p99 under the hog ${loaded} ms > 3x alone (${alone} ms)"
