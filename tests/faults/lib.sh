@@ -82,8 +82,16 @@ wait_fn() {
 	return 1
 }
 
-worker_pid() { # FUNCTION -> pid of its serving uf-worker (or nothing)
-	pgrep -f "uf-worker serve .*$DATA/functions/$1/" | head -1
+worker_pid() { # FUNCTION -> pid of its serving uf-worker, runtimed's child (or nothing)
+	pgrep -P "$RTD" -f "uf-worker serve .*$DATA/functions/$1/" | head -1
+}
+vmm_pid() { # FUNCTION -> the process that runs its clones: the jailed worker
+	# (the only child of the jail's supervisor) or, unjailed, the worker
+	local w c
+	w=$(worker_pid "$1")
+	[ -n "$w" ] || return 0
+	c=$(pgrep -P "$w" | head -1)
+	echo "${c:-$w}"
 }
 rss_kib() { # PID -> VmRSS in KiB (0 when gone)
 	local v

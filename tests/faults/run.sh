@@ -108,7 +108,7 @@ t_triple_fault() {
 # deadline); the worker's RSS stays bounded.
 t_console_flood() {
 	local pid r0 r1 w
-	pid=$(worker_pid hostile)
+	pid=$(vmm_pid hostile)
 	r0=$(rss_kib "$pid")
 	rss_watch "$pid" "$WORK/rss" &
 	w=$!
@@ -125,7 +125,7 @@ t_console_flood() {
 
 t_vsock_flood() {
 	local pid r0 r1 w
-	pid=$(worker_pid hostile)
+	pid=$(vmm_pid hostile)
 	r0=$(rss_kib "$pid")
 	rss_watch "$pid" "$WORK/rss" &
 	w=$!
@@ -145,7 +145,7 @@ t_vsock_flood() {
 # guest's RAM plus VMM overhead.
 t_memory_limit() {
 	local pid r1 w t0=$SECONDS
-	pid=$(worker_pid hostile-mem)
+	pid=$(vmm_pid hostile-mem)
 	rss_watch "$pid" "$WORK/rss" &
 	w=$!
 	invoke hostile-mem "mem 400" --max-time 120
@@ -155,6 +155,8 @@ t_memory_limit() {
 	log "memory: HTTP $CODE after $((SECONDS - t0)) s (${BODY:0:100}), worker RSS peak ${r1} KiB"
 	[ "$r1" -lt $(((128 + 96) * 1024)) ]
 	check $? "worker RSS ${r1} KiB past 128 MiB of guest RAM + 96 MiB"
+	[ "$r1" -gt $((32 * 1024)) ]     # the sample saw the guest's pages at all
+	check $? "worker RSS peak ${r1} KiB: not the process that runs the clones?"
 	invoke hostile-mem "ok" --max-time 120
 	expect_body $'alive\n' "a call after the OOM"
 }
@@ -262,15 +264,26 @@ t_disk_full() {
 		deploy hello-c "$FN/hello-c.tar.gz" native '{"env":{"GREETING":"hi"}}'
 		expect_code 201 "deploy hello-c on the small data dir"
 		log "data dir after one deploy: $(df -h --output=used,avail "$small" | tail -1)"
-		dd if=/dev/zero of="$small/filler" bs=1M status=none 2>/dev/null
-		deploy hostile "$FN/hostile.tar.gz" exec '{"timeout_ms":8000}'
-		expect_code 503 "a deploy on a full data dir"
-		[ "$(echo "$BODY" | jq -r .error.code)" = insufficient_storage ]
-		check $? "error code on a full data dir: ${BODY:0:300}"
-		log "answer: ${BODY:0:200}"
+		# Full: the staging of the code fails.  4 MiB left: the code is
+		# staged, the template build runs out of space.
+		local free_mb k
+		free_mb=$(df -B1M --output=avail "$small" | tail -1 | tr -d ' ')
+		for k in 0 4; do
+			rm -f "$small/filler"
+			if [ "$k" = 0 ]; then
+				dd if=/dev/zero of="$small/filler" bs=1M status=none 2>/dev/null
+			else
+				dd if=/dev/zero of="$small/filler" bs=1M count=$((free_mb - k)) status=none
+			fi
+			deploy hostile "$FN/hostile.tar.gz" exec '{"timeout_ms":8000}'
+			expect_code 503 "a deploy on a full data dir ($k MiB left)"
+			[ "$(echo "$BODY" | jq -r .error.code)" = insufficient_storage ]
+			check $? "error code on a full data dir ($k MiB left): ${BODY:0:300}"
+			log "$k MiB left: ${BODY:0:240}"
+		done
 		local left
 		left=$(cd "$DATA" && find functions templates -mindepth 1 -maxdepth 1 \
-			! -name hello-c ! -name 'base-*' ! -name 'runtime-native-*' | tr '\n' ' ')
+			! -name hello-c ! -name 'base-*' ! -name 'runtime-native-*' ! -name '*.lock' | tr '\n' ' ')
 		[ -z "$left" ]
 		check $? "left behind by the failed deploy: $left"
 		for d in "$DATA"/templates/*/; do
