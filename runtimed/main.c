@@ -49,7 +49,7 @@ static int take_jail(int *argc, char **argv, bool *on)
 		fprintf(stderr, "runtimed: --jail %s: want on or off\n", v);
 		return -1;
 	}
-	*on = v && strcmp(v, "on") == 0; /* TEMP default off while validating */
+	*on = !v || strcmp(v, "on") == 0;
 	/* The workers read it (uv_spawn passes runtimed's environment). */
 	return setenv("UNIFORK_JAIL", *on ? "on" : "off", 1);
 }

@@ -17,7 +17,7 @@ static int take_jail_flags(int argc, char **argv)
 		fprintf(stderr, "uf-worker: UNIFORK_JAIL=%s: want on or off\n", env);
 		return -1;
 	}
-	jail_wanted = env && strcmp(env, "on") == 0; /* TEMP default off while validating */
+	jail_wanted = !env || strcmp(env, "off") != 0;
 	int n = 0;
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--jail") == 0)
