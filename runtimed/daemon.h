@@ -80,6 +80,7 @@ struct rt_call {
 	const char *content_type;
 	uint64_t t_admit_ns;
 	struct sched_item si;           /* in the scheduler from admission to answer */
+	uint64_t preempt_ns;            /* when the pending Preempt was sent */
 	struct rt_worker *sent_to;      /* NULL until first dispatched */
 	uint32_t mem_mb;                /* counted in d->mem_inflight_mb */
 };

@@ -114,6 +114,8 @@ static void preempt(struct rt_daemon *d, uint64_t now)
 		uf_wmsg_wrap(&m, UFWORKER__WORKER_MSG__MSG_PREEMPT, &p);
 		if (!c->sent_to || !c->sent_to->proc || rt_wproc_send(c->sent_to->proc, &m))
 			sched_preempt_refused(it, now);
+		else
+			c->preempt_ns = now;
 	}
 }
 
@@ -175,6 +177,7 @@ void rt_sched_preempted(struct rt_fn *fn, struct rt_worker *w, const Ufworker__P
 		} else {
 			sched_preempted(&d->sched, &c->si, now, p->ran_us * 1000);
 			fn->m.preemptions++;
+			fn->m.preempt_rtt_ns += now - c->preempt_ns;
 		}
 		rt_sched_run(d);
 		return;
@@ -205,6 +208,13 @@ json_t *rt_fn_sched_json(const struct rt_fn *fn)
 				: NULL;
 	json_decref(wait);
 	json_decref(thr);
+	/* What a preemption costs: Preempt sent until the vCPU is parked and
+	 * Preempted is back (mean, microseconds). */
+	uint64_t rtt = fn->m.preemptions ? fn->m.preempt_rtt_ns / fn->m.preemptions / 1000 : 0;
+	if (j && json_object_set_new(j, "preempt_rtt_us", json_integer((json_int_t)rtt))) {
+		json_decref(j);
+		return NULL;
+	}
 	if (j && json_object_set_new(j, "tenant", fn->spec.tenant[0] ? json_string(fn->spec.tenant)
 								      : json_null())) {
 		json_decref(j);

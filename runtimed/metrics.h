@@ -61,6 +61,7 @@ struct rt_fmetrics {
 	uint64_t wait_us[RT_RECENT];
 	uint32_t wait_n, wait_head;
 	uint64_t run_ns, preemptions;
+	uint64_t preempt_rtt_ns;        /* Preempt sent -> Preempted (paused), summed */
 };
 
 struct rt_pool_gauges {

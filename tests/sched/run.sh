@@ -111,7 +111,7 @@ t_weights() {
 		"(codes $(jq -c '[.flood.w1.codes, .flood.w3.codes]' "$WORK/weights.json"))"
 	for f in w1 w3; do
 		echo "    $f: $(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/functions/$f" |
-			jq -c '{sched: .sched | {run_us_total, preemptions, queue_wait_us}, instances}')"
+			jq -c '{sched: .sched | {run_us_total, preemptions, preempt_rtt_us, queue_wait_us}, instances}')"
 	done
 	[ "$d1" -ge 20 ] || fail "too few w1 calls in the window ($d1) to judge the share"
 	ratio_in "$r3" "$r1" 2.7 3.3 || fail "run time ratio w3/w1 = $r3/$r1, not 3 +- 10 %"
@@ -142,7 +142,7 @@ t_hog() {
 	echo "    light under the hog (ms): $(jq -c '[.probe[] | floor]' "$WORK/hog.json")"
 	for f in light hog; do
 		echo "    $f: $(curl -s -H "Authorization: Bearer $TOKEN" "$URL/v1/functions/$f" |
-			jq -c '.sched | {run_us_total, preemptions, queue_wait_us, paused, queued}')"
+			jq -c '.sched | {run_us_total, preemptions, preempt_rtt_us, queue_wait_us, paused, queued}')"
 	done
 	[ "$(jq '.probe_codes["200"]' "$WORK/hog.json")" = 40 ] || fail "light calls failed under the hog"
 	[ "$(jq '.flood.hog.ok' "$WORK/hog.json")" -ge 1 ] || fail "the hog never completed a call"
