@@ -96,7 +96,8 @@ class Soak:
 
     def one(self, kind, rng):
         """Build, send and judge one request of this kind."""
-        rec = {"kind": kind, "fn": kind.split("-")[0] == "soak" and "soak-fault" or kind}
+        fn = {"soak-spin": "soak-spin"}.get(kind, "soak-fault" if kind.startswith("soak-") else kind)
+        rec = {"kind": kind, "fn": fn}
         with self.lock:
             rec["id"] = self.next_id
             self.next_id += 1
@@ -279,7 +280,10 @@ def deploy_all(a, rtd, ck):
         ("hello-exec", f"{fn_dir}/hello-exec.tar.gz", "exec", {"env": {"GREETING": "yo"}}, "yo"),
         ("hello-python", f"{fn_dir}/hello-python.tar.gz", "python", {"env": {"GREETING": "hej"}}, "hej"),
         ("heavy-python", f"{fn_dir}/heavy-python.tar.gz", "python", {}, None),
-        ("soak-fault", a.fault_pkg, "native", {"timeout_ms": 3000}, None),
+        # the fault function twice: generous deadline (1 MiB answers on a
+        # loaded machine), and a short one for the calls that spin
+        ("soak-fault", a.fault_pkg, "native", {"timeout_ms": 60000}, None),
+        ("soak-spin", a.fault_pkg, "native", {"timeout_ms": 2000}, None),
     ]
     fns = {}
     for name, pkg, rt, extra, greeting in table:
@@ -378,7 +382,7 @@ def main():
     p.add_argument("--port", type=int, default=int(os.environ.get("SOAK_PORT", "18090")))
     p.add_argument("--seconds", type=float, default=float(os.environ.get("UNIFORK_SOAK_SECONDS", "150")))
     p.add_argument("--clients", type=int, default=4)
-    p.add_argument("--recover-seconds", type=float, default=600,
+    p.add_argument("--recover-seconds", type=float, default=300,
                    help="after the load, how long each function may take to answer again")
     p.add_argument("--seed", type=int, default=int(os.environ.get("UNIFORK_SOAK_SEED", "0")) or
                    int.from_bytes(os.urandom(4), "little"))
@@ -415,7 +419,7 @@ def run(a, rtd, ck):
     threading.Thread(target=progress, args=(a, rtd, soak, stop), daemon=True).start()
     try:
         soak.fns = deploy_all(a, rtd, ck)
-        if "soak-fault" not in soak.fns:
+        if "soak-fault" not in soak.fns or "soak-spin" not in soak.fns:
             raise RuntimeError("the fault function did not deploy")
         load_and_check(a, rtd, ck, soak, soak.fns)
     finally:
@@ -440,6 +444,8 @@ def load_and_check(a, rtd, ck, soak, fns):
     print(f"load done: {len(soak.records)} requests in {time.monotonic() - soak.t_start:.0f} s", flush=True)
     # Recovery: each function (the corrupted ones rebuilt) answers right again.
     for fn in sorted(fns):
+        if fn == "soak-spin":
+            continue                        # answers 504 by design
         kind = "soak-echo" if fn == "soak-fault" else fn
         end, rec = time.monotonic() + a.recover_seconds, None
         while time.monotonic() < end:

@@ -192,9 +192,13 @@ def _ppid(pid):
 
 
 def worker_pids(rtd_pid, fn):
-    """runtimed's uf-worker children serving function fn (found by the
-    template path on their command line)."""
-    want = f"/functions/{fn}/template".encode()
+    """runtimed's `uf-worker serve` children serving function fn (found by
+    the template path on their command line).  Template builders
+    (`uf-worker build`, also a deploy's or a rebuild's) are left alone: a
+    builder killed during a rebuild leaves the function failed for good
+    (runtimed rebuilds once), which the soak reports apart instead of
+    tripping over it at random."""
+    want = f"/functions/{fn}/template\0".encode()
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -204,7 +208,9 @@ def worker_pids(rtd_pid, fn):
                 cmd = f.read()
         except OSError:
             continue
-        if b"uf-worker" in cmd and want in cmd and _ppid(int(d)) == rtd_pid:
+        args = cmd.split(b"\0")
+        if (len(args) > 1 and args[0].endswith(b"uf-worker") and args[1] == b"serve" and want in cmd
+                and _ppid(int(d)) == rtd_pid):
             out.append(int(d))
     return out
 
