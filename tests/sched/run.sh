@@ -91,8 +91,8 @@ run() { # NAME FUNCTION
 # x / y within [lo, hi] (awk floats): exit status
 ratio_in() { awk -v x="$1" -v y="$2" -v lo="$3" -v hi="$4" 'BEGIN { exit !(y > 0 && x / y >= lo && x / y <= hi) }'; }
 
-# Calls of this many spin rounds take about 0.2-0.5 s of guest CPU here.
-SPIN=${SCHED_SPIN:-8000000}
+# Calls of this many spin rounds take about 0.1-0.3 s of guest CPU here.
+SPIN=${SCHED_SPIN:-4000000}
 
 t_weights() {
 	start_runtimed "$WORK/w" --cpus 1 || { fail "runtimed did not start"; return; }
@@ -100,7 +100,7 @@ t_weights() {
 	c=$(deploy w1 1) && [ "$c" = 201 ] || { fail "deploy w1: HTTP $c $(head -c 300 "$WORK/deploy.out")"; return; }
 	c=$(deploy w3 3) && [ "$c" = 201 ] || { fail "deploy w3: HTTP $c"; return; }
 	python3 tests/sched/load.py "$URL" --token "$TOKEN" --warmup 8 --duration "${SCHED_WINDOW:-40}" \
-		--flood "w1:4:spin $SPIN" --flood "w3:4:spin $SPIN" >"$WORK/weights.json" ||
+		--flood "w1:2:spin $SPIN" --flood "w3:2:spin $SPIN" >"$WORK/weights.json" ||
 		{ fail "load.py failed"; return; }
 	local r1 r3 d1 d3
 	r1=$(jq '.window.w1.run_us' "$WORK/weights.json")
