@@ -1,6 +1,7 @@
 /* agent_msg.c — pack, decode and check agent-protocol envelopes (contracts
  * in agent_msg.h). */
 #include "proto/agent_msg.h"
+#include "proto/pb_check.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -192,41 +193,6 @@ int uf_msg_validate(const uf_env *env)
 
 /* ---- decode ---- */
 
-/* protobuf-c 1.4.1 accepts a multi-byte varint tag that encodes field 0
- * (e.g. 0x80 0x00) as an unknown field, and would re-encode it as 0x00,
- * which it then refuses (found by fuzz_agent_proto).  Field 0 does not exist
- * in protobuf: treat it as malformed, in every nested message. */
-static bool unknown_fields_ok(const ProtobufCMessage *m, int depth)
-{
-	if (depth > 4) /* our schema nests 3 deep: envelope, message, map entry */
-		return false;
-	for (unsigned i = 0; i < m->n_unknown_fields; i++)
-		if (m->unknown_fields[i].tag == 0)
-			return false;
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const char *base = (const char *)m;
-	for (unsigned i = 0; i < d->n_fields; i++) {
-		const ProtobufCFieldDescriptor *fd = &d->fields[i];
-		if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
-			continue;
-		if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *)(base + fd->quantifier_offset);
-			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + fd->offset);
-			for (size_t j = 0; j < n; j++)
-				if (arr[j] && !unknown_fields_ok(arr[j], depth + 1))
-					return false;
-			continue;
-		}
-		if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-		    *(const uint32_t *)(base + fd->quantifier_offset) != fd->id)
-			continue;
-		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + fd->offset);
-		if (sub && !unknown_fields_ok(sub, depth + 1))
-			return false;
-	}
-	return true;
-}
-
 int uf_msg_decode(const uint8_t *p, size_t len, uf_env **out, uint32_t *peer_version)
 {
 	uint32_t ver;
@@ -250,7 +216,7 @@ int uf_msg_decode(const uint8_t *p, size_t len, uf_env **out, uint32_t *peer_ver
 	uf_env *env = ufagent__envelope__unpack(NULL, len, p);
 	if (!env)
 		return -EBADMSG; /* protobuf-c does not tell ENOMEM apart */
-	if (!unknown_fields_ok(&env->base, 0)) {
+	if (!uf_pb_unknown_fields_ok(&env->base)) {
 		uf_msg_free(env);
 		return -EBADMSG;
 	}

@@ -19,10 +19,10 @@ ifneq ($(BUILD),$(GBUILD))
 $(eval $(call uf_proto_gen,$(GBUILD)))
 endif
 
-PROTO_HOST_SRCS := proto/frame.c proto/agent_msg.c proto/agent_client.c \
+PROTO_HOST_SRCS := proto/frame.c proto/pb_check.c proto/agent_msg.c proto/agent_client.c \
                    $(BUILD)/gen/proto/agent.pb-c.c
 HOST_LIB_SRCS += $(PROTO_HOST_SRCS)
-PROTO_GUEST_SRCS := proto/frame.c proto/agent_msg.c $(GBUILD)/gen/proto/agent.pb-c.c
+PROTO_GUEST_SRCS := proto/frame.c proto/pb_check.c proto/agent_msg.c $(GBUILD)/gen/proto/agent.pb-c.c
 GEN_HDRS  += $(BUILD)/gen/proto/agent.pb-c.h
 GGEN_HDRS += $(GBUILD)/gen/proto/agent.pb-c.h
 HOST_LDLIBS += -lprotobuf-c

@@ -1,6 +1,7 @@
 /* worker_msg.c — pack, decode and check runtimed <-> worker messages
  * (contracts in worker_msg.h). */
 #include "proto/worker_msg.h"
+#include "proto/pb_check.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -115,7 +116,9 @@ int uf_wmsg_decode(const uint8_t *p, size_t len, uf_wmsg **out)
 	if (!m)
 		return -EBADMSG;
 	int rc = 0;
-	if (m->version != UF_WORKER_PROTO_VERSION)
+	if (!uf_pb_unknown_fields_ok(&m->base))
+		rc = -EBADMSG;  /* a field-0 tag (see pb_check.h) */
+	else if (m->version != UF_WORKER_PROTO_VERSION)
 		rc = -EPROTONOSUPPORT;
 	else if (!known_case(m->msg_case))
 		rc = -ENOMSG;

@@ -49,7 +49,7 @@ $(BUILD)/fuzz/fuzz_vsock: $(call fuzzobj,tests/fuzz/fuzz_vsock.c $(VMM_SRCS))
 
 ifneq ($(wildcard tests/fuzz/fuzz_agent_proto.c),)
 FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_agent_proto
-FUZZ_AGENT_OBJS := $(call fuzzobj,tests/fuzz/fuzz_agent_proto.c proto/frame.c proto/agent_msg.c \
+FUZZ_AGENT_OBJS := $(call fuzzobj,tests/fuzz/fuzz_agent_proto.c proto/frame.c proto/pb_check.c proto/agent_msg.c \
                    $(BUILD)/gen/proto/agent.pb-c.c)
 $(FUZZ_AGENT_OBJS): $(BUILD)/gen/proto/agent.pb-c.h
 $(BUILD)/fuzz/fuzz_agent_proto: $(FUZZ_AGENT_OBJS)
@@ -79,14 +79,14 @@ $(BUILD)/fuzz/fuzz_pkg: $(call fuzzobj,tests/fuzz/fuzz_pkg.c guest-agent/runtime
 # fuzz_worker_proto: what runtimed parses from a worker's socket (frame
 # decoder + proto/worker_msg.c); seeds written by the target's own source.
 FUZZ_TARGETS += $(BUILD)/fuzz/fuzz_worker_proto
-FUZZ_WORKER_OBJS := $(call fuzzobj,tests/fuzz/fuzz_worker_proto.c proto/frame.c proto/worker_msg.c \
+FUZZ_WORKER_OBJS := $(call fuzzobj,tests/fuzz/fuzz_worker_proto.c proto/frame.c proto/pb_check.c proto/worker_msg.c \
                     $(BUILD)/gen/proto/worker.pb-c.c)
 $(FUZZ_WORKER_OBJS): $(BUILD)/gen/proto/worker.pb-c.h
 $(BUILD)/fuzz/fuzz_worker_proto: $(FUZZ_WORKER_OBJS)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ -lprotobuf-c
 
-$(BUILD)/fuzz/gen_worker_seeds: tests/fuzz/fuzz_worker_proto.c proto/frame.c proto/worker_msg.c \
+$(BUILD)/fuzz/gen_worker_seeds: tests/fuzz/fuzz_worker_proto.c proto/frame.c proto/pb_check.c proto/worker_msg.c \
                                 $(BUILD)/gen/proto/worker.pb-c.c
 	@mkdir -p $(@D)
 	$(CC) -O1 -g -std=gnu11 $(CFLAGS_WARN) -D_GNU_SOURCE -I. -I$(BUILD)/gen -DFUZZ_WORKER_SEEDS -o $@ $^ -lprotobuf-c

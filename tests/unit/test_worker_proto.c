@@ -100,6 +100,20 @@ UT_TEST(wmsg_decode_checks_version_and_bytes)
 	UT_EQ(uf_wmsg_decode(junk, sizeof(junk), &o), -EBADMSG);
 	static const uint8_t only_version[] = {0x08, 0x01};
 	UT_EQ(uf_wmsg_decode(only_version, sizeof(only_version), &o), -ENOMSG);
+
+	/* A valid Drain followed by an over-long tag naming field 0 (0x80 0x00,
+	 * varint value 0): protobuf-c keeps it as an unknown field it cannot
+	 * re-encode; decode refuses it (proto/pb_check.h). */
+	UT_EQ(uf_wmsg_pack(&m, &f), 0);
+	uint8_t tagged[64];
+	UT_ASSERT(f.len + 3 <= sizeof(tagged));
+	memcpy(tagged, f.data, f.len);
+	memcpy(tagged + f.len, (const uint8_t[]){0x80, 0x00, 0x00}, 3);
+	UT_EQ(uf_wmsg_decode(tagged, f.len, &o), 0);
+	uf_wmsg_free(o);
+	UT_EQ(uf_wmsg_decode(tagged, f.len + 3, &o), -EBADMSG);
+	UT_ASSERT(o == NULL);
+	uf_frame_free(&f);
 }
 
 UT_TEST(worker_origin_arg)
