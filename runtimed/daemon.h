@@ -148,6 +148,10 @@ void rt_fn_invoke(struct rt_fn *fn, struct gw_call *call, const struct gw_invoke
 /* Start a worker on the function's template (replacing cur; the previous
  * one drains).  0 or -errno. */
 int rt_fn_start_worker(struct rt_fn *fn) __attribute__((warn_unused_result));
+/* A rebuild of fn's template died before it could say how it went (the
+ * builder was killed): start a worker again after the restart backoff; it
+ * refuses the old template and the rebuild is tried again. */
+void rt_fn_retry_later(struct rt_fn *fn);
 /* Send Drain to every worker of fn. */
 void rt_fn_drain_all(struct rt_fn *fn);
 /* Send the spec's pool knobs to the current worker. */

@@ -169,6 +169,10 @@ static void build_exit(struct rt_wproc *p, int64_t status, int sig, void *arg)
 	if (dep->rebuild) {
 		snprintf(fn->last_error, sizeof(fn->last_error), "template rebuild failed: %.200s", msg);
 		fn->state = RT_FN_FAILED;
+		/* A builder that died without a verdict (killed, crashed) may
+		 * well succeed next time; a build that failed does not. */
+		if (!dep->got_result && !fn->deleted)
+			rt_fn_retry_later(fn);
 	}
 	if (!init && no_space(0, msg))
 		answer_no_space(dep, msg);

@@ -246,6 +246,9 @@ static void worker_msg(struct rt_wproc *p, uf_wmsg *m, void *arg)
 		if (w == fn->cur) {
 			fn->state = RT_FN_READY;
 			fn->last_error[0] = 0;
+			/* Its template is good: one that is refused later
+			 * (damaged on disk) may be rebuilt again. */
+			fn->rebuilt = false;
 			/* The workers it replaces finish what they have. */
 			for (struct rt_worker *o = fn->workers; o; o = o->next)
 				if (o != w)
@@ -292,6 +295,12 @@ static void schedule_restart(struct rt_fn *fn, uint64_t up_ms)
 	fn->restart_ms = fn->restart_ms * 2 > RT_RESTART_MAX_MS ? RT_RESTART_MAX_MS : fn->restart_ms * 2;
 	fn->m.worker_restarts++;
 	uv_timer_start(&fn->restart_timer, restart_cb, delay, 0);
+}
+
+void rt_fn_retry_later(struct rt_fn *fn)
+{
+	fn->rebuilt = false;
+	schedule_restart(fn, 0);
 }
 
 static void worker_exit(struct rt_wproc *p, int64_t status, int sig, void *arg)

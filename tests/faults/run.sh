@@ -247,6 +247,45 @@ t_truncated_template() {
 	check $? "the rebuilt template's memory file: $(stat -c %s "$mem") bytes (expected $size)"
 }
 
+# The builder of a rebuild killed: the rebuild is tried again after the
+# restart backoff (a killed builder gave no verdict), and the function
+# serves again.  Runs after truncated_template: hello-c's template was
+# rebuilt and served since, so a second damage is rebuilt as well.
+t_rebuild_killed() {
+	local mem=$DATA/functions/hello-c/template/memory.bin size pid b="" codes="" i before
+	size=$(stat -c %s "$mem" 2>/dev/null)
+	[ -n "$size" ]
+	check $? "no template memory file at $mem"
+	[ -n "$size" ] || return
+	before=$(grep -c "hello-c: rebuilding its template" "$LOG")
+	truncate -s $((size / 2)) "$mem"
+	pid=$(worker_pid hello-c)
+	[ -n "$pid" ] && kill -KILL "$pid"
+	for i in $(seq 1 600); do
+		b=$(pgrep -P "$RTD" -f "uf-worker build" | head -1)
+		[ -n "$b" ] && break
+		sleep 0.1
+	done
+	[ -n "$b" ]
+	check $? "no template builder appeared after the damage"
+	[ -n "$b" ] || return
+	kill -KILL "$b"
+	for i in $(seq 1 120); do
+		invoke hello-c "rk" --max-time 60
+		[ "$CODE" = 200 ] && break
+		codes="$codes $CODE"
+		sleep 2
+	done
+	log "calls while the builder was killed and the rebuild retried:${codes:- none}"
+	expect_body $'hi, rk!\n' "hello-c after its rebuild's builder was killed"
+	grep -q "hello-c: rebuild failed: the template build died" "$LOG"
+	check $? "the killed rebuild was not logged"
+	[ "$(grep -c "hello-c: rebuilding its template" "$LOG")" -ge $((before + 2)) ]
+	check $? "the rebuild was not tried again after its builder was killed"
+	[ "$(stat -c %s "$mem")" = "$size" ]
+	check $? "the rebuilt template's memory file: $(stat -c %s "$mem") bytes (expected $size)"
+}
+
 # The data directory full (a small tmpfs, a second runtimed): a deploy is
 # answered 503 insufficient_storage, leaves nothing behind, the deployed
 # function keeps serving; with space again the same deploy succeeds.
@@ -318,6 +357,7 @@ run response_too_large t_response_too_large
 run log_cap t_log_cap
 run worker_kill t_worker_kill
 run truncated_template t_truncated_template
+run rebuild_killed t_rebuild_killed
 run disk_full t_disk_full
 run runtimed_kill t_runtimed_kill
 finish
