@@ -29,38 +29,11 @@ RTD="" TOKEN=""
 passed=0 failed=0
 only=("$@")
 
-start_runtimed() { # DATADIR [flags]
-	local data=$1
-	shift
-	"$BIN/runtimed" --data "$data" --listen "127.0.0.1:$PORT" "$@" >>"$LOG" 2>&1 &
-	RTD=$!
-	for _ in $(seq 1 300); do
-		if curl -s -o /dev/null "$URL/healthz"; then
-			TOKEN=$(cat "$data/token")
-			return 0
-		fi
-		kill -0 "$RTD" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "runtimed did not come up; its log:" >&2
-	tail -20 "$LOG" >&2
-	return 1
-}
+KEEP_WORK=${SCHED_KEEP:-0}
+DATA=""        # set by each test before start_runtimed
+. "$ROOT/tests/lib/runtimed.sh"
 
-stop_runtimed() {
-	[ -n "$RTD" ] || return 0
-	kill -TERM "$RTD" 2>/dev/null
-	wait "$RTD" 2>/dev/null
-	RTD=""
-}
-
-cleanup() {
-	[ -n "$RTD" ] && { kill -KILL "$RTD" 2>/dev/null; wait "$RTD" 2>/dev/null; }
-	if [ "${SCHED_KEEP:-0}" = 1 ]; then echo "(kept $WORK)"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-
-deploy() { # NAME WEIGHT [MIN_WARM] -> HTTP status on stdout
+deploy_spin() { # NAME WEIGHT [MIN_WARM] -> HTTP status on stdout
 	{
 		printf '{"runtime":"native","weight":%s,"timeout_ms":60000,' "$2"
 		printf '"pool":{"min_warm":%s,"max_instances":32},"code":"' "${3:-6}"
@@ -98,10 +71,11 @@ ratio_in() { awk -v x="$1" -v y="$2" -v lo="$3" -v hi="$4" 'BEGIN { exit !(y > 0
 SPIN=${SCHED_SPIN:-4000000}
 
 t_weights() {
-	start_runtimed "$WORK/w" --cpus 1 || { fail "runtimed did not start"; return; }
+	DATA=$WORK/w
+	start_runtimed --cpus 1 || { fail "runtimed did not start"; return; }
 	local c
-	c=$(deploy w1 1) && [ "$c" = 201 ] || { fail "deploy w1: HTTP $c $(head -c 300 "$WORK/deploy.out")"; return; }
-	c=$(deploy w3 3) && [ "$c" = 201 ] || { fail "deploy w3: HTTP $c"; return; }
+	c=$(deploy_spin w1 1) && [ "$c" = 201 ] || { fail "deploy w1: HTTP $c $(head -c 300 "$WORK/deploy.out")"; return; }
+	c=$(deploy_spin w3 3) && [ "$c" = 201 ] || { fail "deploy w3: HTTP $c"; return; }
 	python3 tests/sched/load.py "$URL" --token "$TOKEN" --warmup 8 --duration "${SCHED_WINDOW:-40}" \
 		--flood "w1:2:spin $SPIN" --flood "w3:2:spin $SPIN" >"$WORK/weights.json" ||
 		{ fail "load.py failed"; return; }
@@ -126,10 +100,11 @@ p99() { # JSON FILE -> p99 of .probe in ms
 }
 
 t_hog() {
-	start_runtimed "$WORK/h" --cpus 1 || { fail "runtimed did not start"; return; }
+	DATA=$WORK/h
+	start_runtimed --cpus 1 || { fail "runtimed did not start"; return; }
 	local c
-	c=$(deploy light 1) && [ "$c" = 201 ] || { fail "deploy light: HTTP $c"; return; }
-	c=$(deploy hog 1) && [ "$c" = 201 ] || { fail "deploy hog: HTTP $c"; return; }
+	c=$(deploy_spin light 1) && [ "$c" = 201 ] || { fail "deploy light: HTTP $c"; return; }
+	c=$(deploy_spin hog 1) && [ "$c" = 201 ] || { fail "deploy hog: HTTP $c"; return; }
 	python3 tests/sched/load.py "$URL" --probe "light:40:ping" >"$WORK/alone.json" ||
 		{ fail "load.py (alone) failed"; return; }
 	python3 tests/sched/load.py "$URL" --warmup 5 --probe "light:40:ping" \
