@@ -19,6 +19,9 @@
  * into /newroot with its stdout+stderr on the virtio console /dev/hvc0.  When
  * CMD exits it writes "UNIFORK-SANDBOX-EXIT=N" on the serial console (the
  * kernel console, which the run script logs to a file) and powers off.
+ * While CMD runs it writes "UNIFORK-SANDBOX-ALIVE <uptime>" there every
+ * ALIVE_SECONDS: the run script's sign of life, by which it tells a sandbox
+ * that stopped for good (see README.md, QEMU quirks) from a slow CMD.
  * Its own errors go to the serial console as "sandbox: ..." lines, which the
  * run script shows on stderr; they end with exit status 125 (127/126 for a
  * CMD that cannot be found/executed).
@@ -42,6 +45,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -51,6 +55,7 @@
 #define NEWROOT "/newroot"
 #define HVC "/dev/hvc0"
 #define EXIT_SANDBOX 125
+#define ALIVE_SECONDS 10
 
 static int console_fd = 2;      /* serial console (kernel console) */
 static bool verbose;
@@ -92,6 +97,32 @@ static void step(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	say("uf-init: [%8.3f] %s", uptime_s(), buf);
+}
+
+static volatile sig_atomic_t alive_due;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alive_due = 1;
+}
+
+/* A SIGALRM every ALIVE_SECONDS that interrupts waitpid() (no SA_RESTART);
+ * the wait loop then writes the heartbeat.  Set after CMD's fork: interval
+ * timers are not inherited, and CMD keeps the default SIGALRM action. */
+static void start_heartbeat(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigemptyset(&sa.sa_mask);
+	struct itimerval it = {
+		.it_interval = { .tv_sec = ALIVE_SECONDS },
+		.it_value = { .tv_sec = ALIVE_SECONDS },
+	};
+	if (sigaction(SIGALRM, &sa, NULL) < 0 || setitimer(ITIMER_REAL, &it, NULL) < 0)
+		say("sandbox: no heartbeat (%s): a stopped sandbox is found by --timeout only",
+		    strerror(errno));
 }
 
 /* Ends the VM: reports `status` on the serial console and powers off. */
@@ -579,13 +610,19 @@ int main(void)
 	if (pid == 0)
 		run_cmd(argv, envv, cwd && *cwd ? cwd : "/", hvc, tty);
 
+	start_heartbeat();
 	int status = EXIT_SANDBOX;
 	for (;;) {
 		int ws;
 		pid_t r = waitpid(-1, &ws, 0);
 		if (r < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				if (alive_due) {
+					alive_due = 0;
+					say("UNIFORK-SANDBOX-ALIVE %.0f", uptime_s());
+				}
 				continue;
+			}
 			say("sandbox: waitpid: %s", strerror(errno));
 			break;
 		}
