@@ -185,21 +185,24 @@ class Soak:
             # more at random; each template at most once (a rebuild is done
             # once per function and runtimed life: a second damage would
             # leave the function failed, by design)
+            # A fault's time is taken before it is done: a call it broke may
+            # be answered (502) before the injector gets to note it.
             if left and (n == 2 or (n > 2 and rng.random() < 0.25)):
                 fn = rng.choice(left)
                 self.corrupted.add(fn)
+                t = time.monotonic()
                 detail = L.corrupt_template(self.a.data, fn)
-                self.fault("corrupt", fn, detail)
+                self.fault(t, "corrupt", fn, detail)
             pids = L.worker_pids(self.rtd.pid, fn)
+            t = time.monotonic()
             if pids:
                 pid = rng.choice(pids)
                 os.kill(pid, signal.SIGKILL)
-                self.fault("kill-worker", fn, f"pid {pid}")
+                self.fault(t, "kill-worker", fn, f"pid {pid}")
             else:
-                self.fault("kill-worker-none", fn, "no worker running (restarting)")
+                self.fault(t, "kill-worker-none", fn, "no worker running (restarting)")
 
-    def fault(self, kind, fn, detail):
-        t = time.monotonic()
+    def fault(self, t, kind, fn, detail):
         with self.lock:
             self.faults.append((t, kind, fn, detail))
         print(f"  fault at {t - self.t_start:6.1f} s: {kind} {fn}: {detail}", flush=True)
