@@ -610,6 +610,7 @@ int main(void)
 	if (pid == 0)
 		run_cmd(argv, envv, cwd && *cwd ? cwd : "/", hvc, tty);
 
+	say("UNIFORK-SANDBOX-ALIVE %.0f", uptime_s());   /* CMD started */
 	start_heartbeat();
 	int status = EXIT_SANDBOX;
 	for (;;) {
