@@ -3,7 +3,8 @@
  * Library calls return 0 or a negative errno.  At the place a failure is
  * detected they also record one line of context with vmm_err(); the caller
  * that handles the failure reads it with vmm_strerror() (thread-local, like
- * dlerror(): valid until the next vmm_err() on the same thread).
+ * dlerror(): valid until the next vmm_err() on the same thread).  Context
+ * may wrap the context below it: vmm_err(r, "clone: %s", vmm_strerror()).
  */
 #ifndef VMM_ERR_H
 #define VMM_ERR_H

@@ -24,6 +24,9 @@
 /* How long a fresh clone's agent has for each of connect, Hello and Fixup
  * (milliseconds on hardware; a loaded KVM sandbox needs seconds). */
 #define WORKER_CLONE_IO_MS 20000
+/* Clones tried at least, however long the first took, before a clone that
+ * does not come up (timeout, refused, reset) is an error. */
+#define WORKER_CLONE_TRIES 2
 /* VM shells a serving worker keeps built ahead of its calls. */
 #define WORKER_SHELLS_AHEAD 2
 
